@@ -1,0 +1,29 @@
+"""`spm`: the command line of the SPM platform. The composition root for CLI
+verbs: each area contributes one Typer sub-app; heavy imports happen inside
+the verbs so `spm --help` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from spm_cli.common import configure_logging
+
+app = typer.Typer(
+    name="spm",
+    help="Sales Performance Management: data import, commissions, quotas, models and scoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="More logging (-vv for debug)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+) -> None:
+    configure_logging(verbose, quiet)
+
+
+# Sub-apps (one line per area; keep alphabetical).
