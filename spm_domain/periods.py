@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -205,9 +205,11 @@ class Calendar:
             raise InvalidPeriodError(
                 f"datetime {at.isoformat()} has no timezone; pass an aware datetime"
             )
-        start, end = self.boundaries(period)
+        # Convert to UTC first: Python subtracts two datetimes sharing a tzinfo
+        # by wall clock, which would ignore a DST change inside the period.
+        start, end = (b.astimezone(UTC) for b in self.boundaries(period))
         total = (end - start).total_seconds()
-        done = (at - start).total_seconds()
+        done = (at.astimezone(UTC) - start).total_seconds()
         return min(1.0, max(0.0, done / total))
 
 
