@@ -27,3 +27,9 @@ def main(
 
 
 # Sub-apps (one line per area; keep alphabetical).
+from spm_cli.commissions import commissions_app, plans_app  # noqa: E402
+from spm_cli.ledger import app as ledger_app  # noqa: E402
+
+app.add_typer(commissions_app, name="commissions")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(plans_app, name="plans")
