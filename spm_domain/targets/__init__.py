@@ -16,12 +16,19 @@ from spm_domain.targets.cascade import (
     OrgUnitRecord,
     RepRecord,
     apply_monthly_split,
+    apply_product_mix,
     build_org_tree,
     cascade_target,
     sum_errors,
 )
 from spm_domain.targets.errors import TargetError
-from spm_domain.targets.measures import Measure, money_to_units, total_to_units, units_to_amount
+from spm_domain.targets.measures import (
+    Measure,
+    money_to_units,
+    parse_measure,
+    total_to_units,
+    units_to_amount,
+)
 from spm_domain.targets.mix import mix_from_history, split_by_mix
 from spm_domain.targets.proration import (
     ProratedTarget,
@@ -57,11 +64,13 @@ __all__ = [
     "allocate",
     "allocate_equal",
     "apply_monthly_split",
+    "apply_product_mix",
     "build_org_tree",
     "cascade_target",
     "day_of_period",
     "mix_from_history",
     "money_to_units",
+    "parse_measure",
     "parse_template",
     "profile_from_history",
     "prorate_target",

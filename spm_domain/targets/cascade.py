@@ -318,22 +318,52 @@ def cascade_target(
     return split(tree, total)
 
 
+def split_columns_down(tree: AllocatedNode, root_columns: Sequence[int]) -> dict[str, list[int]]:
+    """Split every node's amount into columns (months, products): the root's
+    columns as given (they must sum to its amount); below it, controlled
+    rounding (`round_matrix`), so each node's columns sum to its amount and,
+    column by column, children sum exactly to their parent."""
+    if sum(root_columns) != tree.amount:
+        raise TargetError(f"columns sum to {sum(root_columns)}, not the total {tree.amount}")
+    out: dict[str, list[int]] = {}
+
+    def visit(node: AllocatedNode, columns: list[int]) -> None:
+        out[node.node_id] = columns
+        if node.children:
+            table = round_matrix({c.node_id: c.amount for c in node.children}, columns)
+            for child in node.children:
+                visit(child, table[child.node_id])
+
+    visit(tree, list(root_columns))
+    return out
+
+
 def apply_monthly_split(tree: AllocatedNode, root_months: Sequence[int]) -> AllocatedNode:
-    """Give every node a monthly split: the root's months as given (they must
-    sum to its amount), each child's months by controlled rounding so that
-    every node's months sum to its amount and children sum to their parent
-    month by month."""
-    if sum(root_months) != tree.amount:
-        raise TargetError(f"months sum to {sum(root_months)}, not the total {tree.amount}")
+    """Every node gets `months`: exact per node and, month by month, per level."""
+    columns = split_columns_down(tree, root_months)
 
-    def visit(node: AllocatedNode, months: Sequence[int]) -> AllocatedNode:
-        if not node.children:
-            return replace(node, months=tuple(months))
-        table = round_matrix({c.node_id: c.amount for c in node.children}, months)
-        kids = tuple(visit(c, table[c.node_id]) for c in node.children)
-        return replace(node, months=tuple(months), children=kids)
+    def visit(node: AllocatedNode) -> AllocatedNode:
+        kids = tuple(visit(c) for c in node.children)
+        return replace(node, months=tuple(columns[node.node_id]), children=kids)
 
-    return visit(tree, root_months)
+    return visit(tree)
+
+
+def apply_product_mix(tree: AllocatedNode, mix: Mapping[str, Decimal]) -> AllocatedNode:
+    """Every node gets `mix`: its target per product/category. The company total
+    is split by the mix weights (largest remainder), then down the tree like months."""
+    if not mix:
+        raise TargetError("product mix is empty: give at least one product or category")
+    root = allocate(tree.amount, mix)
+    products = list(root.parts)
+    columns = split_columns_down(tree, [root.parts[p] for p in products])
+
+    def visit(node: AllocatedNode) -> AllocatedNode:
+        kids = tuple(visit(c) for c in node.children)
+        split = dict(zip(products, columns[node.node_id], strict=True))
+        return replace(node, mix=split, children=kids)
+
+    return visit(tree)
 
 
 def sum_errors(tree: AllocatedNode) -> list[str]:
@@ -354,6 +384,11 @@ def sum_errors(tree: AllocatedNode) -> list[str]:
                 kids = [c.months[index] for c in node.children if c.months is not None]
                 if node.children and sum(kids) != value:
                     problems.append(f"{node.node_id}: month {index + 1} children sum {sum(kids)}")
-        if node.mix and sum(node.mix.values()) != node.amount:
-            problems.append(f"{node.node_id}: product mix sums to {sum(node.mix.values())}")
+        if node.mix:
+            if sum(node.mix.values()) != node.amount:
+                problems.append(f"{node.node_id}: product mix sums to {sum(node.mix.values())}")
+            for product, value in node.mix.items():
+                kids_mix = [c.mix.get(product, 0) for c in node.children]
+                if node.children and sum(kids_mix) != value:
+                    problems.append(f"{node.node_id}: {product} children sum {sum(kids_mix)}")
     return problems

@@ -139,3 +139,13 @@ def test_bad_trees_are_refused(units, reps, message: str) -> None:
 
 def test_level_enum_order() -> None:
     assert tree().level is OrgLevel.COMPANY
+
+
+def test_product_mix_is_exact_per_node_and_per_product() -> None:
+    from spm_domain.targets import apply_product_mix
+
+    result = cascade_target(10_001, tree(), CascadeRules.uniform(AllocationMethod.EQUAL))
+    mixed = apply_product_mix(result, {"GTX": Decimal(3), "MG": Decimal(1)})
+    assert dict(mixed.mix) == {"GTX": 7_501, "MG": 2_500}
+    assert sum_errors(mixed) == []
+    assert all(sum(n.mix.values()) == n.amount for n in mixed.walk())
