@@ -234,6 +234,40 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _console() -> Any:
+    """Rich console for stdout; wide when not a terminal so tables are not cropped."""
+    from rich.console import Console
+
+    console = Console(soft_wrap=True)
+    return console if console.is_terminal else Console(soft_wrap=True, width=200)
+
+
+def _fx_rates(data_dir: Path) -> dict[tuple[str, str, str], Decimal]:
+    """The canonical fx_rates as {(YYYY-MM, from, to): rate}."""
+    t = "fx_rates"
+    rates: dict[tuple[str, str, str], Decimal] = {}
+    for n, r in _rows(_read(data_dir, t), ("period", "from_currency", "to_currency", "rate")):
+        key = (
+            _required_text(t, n, "period", r["period"]),
+            _required_text(t, n, "from_currency", r["from_currency"]),
+            _required_text(t, n, "to_currency", r["to_currency"]),
+        )
+        rate = _decimal(t, n, "rate", r["rate"])
+        assert rate is not None
+        rates[key] = rate
+    return rates
+
+
+def _manager_of(frame: pd.DataFrame) -> dict[str, str | None]:
+    t = "reps"
+    return {
+        _required_text(t, n, "rep_id", r["rep_id"]): _text(
+            t, n, "manager_id", r["manager_id"], nullable=True
+        )
+        for n, r in _rows(frame, ("rep_id", "manager_id"))
+    }
+
+
 def _calendar(fiscal_start_month: int, timezone: str) -> Calendar:
     from spm_domain.periods import Calendar
 
@@ -341,8 +375,7 @@ def _csv_rows(tree: AllocatedNode, currency: str | None, month_keys: Sequence[st
     return buffer.getvalue()
 
 
-def _render_tree(tree: AllocatedNode, currency: str | None, header: str) -> None:
-    from rich.console import Console
+def _render_tree(tree: AllocatedNode, currency: str | None) -> None:
     from rich.tree import Tree
 
     def label(node: AllocatedNode) -> str:
@@ -355,15 +388,16 @@ def _render_tree(tree: AllocatedNode, currency: str | None, header: str) -> None
             text += "[/]"
         return text
 
-    root = Tree(header)
+    root = Tree(label(tree))
 
     def add(parent: Tree, node: AllocatedNode) -> None:
         branch = parent.add(label(node))
         for child in node.children:
             add(branch, child)
 
-    add(root, tree)
-    Console(soft_wrap=True).print(root)
+    for child in tree.children:
+        add(root, child)
+    _console().print(root)
 
 
 @targets_app.command("cascade")
@@ -389,6 +423,12 @@ def cascade(
         "--history-period",
         help="Period whose achievement drives history (default: previous).",
     ),
+    root: str | None = typer.Option(
+        None, "--root", help="Org unit to cascade from (default: the only company root)."
+    ),
+    include_managers: bool = typer.Option(
+        False, "--include-managers", help="Give reps who manage others an individual target too."
+    ),
     data_dir: Path = DATA_DIR_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Write the result: .json (tree) or .csv."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -400,6 +440,7 @@ def cascade(
         result = _cascade(
             total, period_key, currency, method, weights_file, profile, template_file,
             measure_name, history_key, data_dir, fiscal_start_month, timezone,
+            root, include_managers,
         )  # fmt: skip
         tree, payload = result
         if out is not None:
@@ -417,7 +458,8 @@ def cascade(
             f"{_fmt_units(tree.amount, cur)} · methods region={payload['methods']['region']} "
             f"team={payload['methods']['team']} rep={payload['methods']['rep']}"
         )
-        _render_tree(tree, cur, header)
+        typer.echo(header)
+        _render_tree(tree, cur)
         typer.echo(f"history: {payload['history_period']} ({payload['history_note']})")
         if payload["month_keys"]:
             months = ", ".join(
@@ -443,6 +485,8 @@ def _cascade(
     data_dir: Path,
     fiscal_start_month: int,
     timezone: str,
+    root: str | None,
+    include_managers: bool,
 ) -> tuple[AllocatedNode, dict[str, Any]]:
     from spm_domain.periods import PeriodKind
     from spm_domain.quotas import credits_by_rep
@@ -498,9 +542,14 @@ def _cascade(
     units_frame = _read(data_dir, "org_units")
     if units_frame.empty:
         raise _MissingData(f"no org_units in the store at {data_dir}: import data first")
+    reps_frame = _read(data_dir, "reps")
+    # Managers carry their team's number, not an individual target (unless asked).
+    managers = set() if include_managers else {m for m in _manager_of(reps_frame).values() if m}
     tree = build_org_tree(
         _org_units(units_frame),
-        _reps(_read(data_dir, "reps")),
+        _reps(reps_frame),
+        root_id=root,
+        exclude_reps=managers,
         active_from=period.start,
         active_until=period.end,
     )
@@ -514,7 +563,12 @@ def _cascade(
             if history_period.contains(r.credit_date)
         ]  # fmt: skip
         credits = credits_by_rep(
-            records, measure, currency=currency, cancelled_by=period.start, rep_ids=rep_ids
+            records,
+            measure,
+            currency=currency,
+            cancelled_by=period.start,
+            rep_ids=rep_ids,
+            fx=_fx_rates(data_dir) if measure.is_money else None,
         )
         for rep_id, values in credits.items():
             for value in values:
@@ -561,6 +615,8 @@ def _cascade(
         "profile": profile_choice.value,
         "month_keys": month_keys,
         "reps": len(rep_ids),
+        "root": tree.node_id,
+        "excluded_managers": sorted(managers & {r.rep_id for r in _reps(reps_frame)}),
         "checks": {"exact_sums": True},
         "tree": _node_json(allocated, currency, month_keys),
     }
@@ -718,6 +774,11 @@ def status(
     not_started_grace: str = typer.Option(
         "0.10", help="Zero achievement before this elapsed share is Not Started."
     ),
+    own_credits_only: bool = typer.Option(
+        False,
+        "--own-credits-only",
+        help="Measure managers on their own credits only (default: plus their reports').",
+    ),
     data_dir: Path = DATA_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     fiscal_start_month: int = FISCAL_START_OPTION,
@@ -742,6 +803,7 @@ def status(
         results = _quota_status(
             calendar, period_key, _parse_as_of(as_of_text), rep_ids, measure_name,
             milestones_text, rules, data_dir, show_progress=not as_json,
+            roll_up=not own_credits_only,
         )  # fmt: skip
         if as_json:
             emit_json([_progress_json(p) for p in results])
@@ -760,8 +822,9 @@ def _quota_status(
     data_dir: Path,
     *,
     show_progress: bool,
+    roll_up: bool,
 ) -> list[QuotaProgress]:
-    from spm_domain.quotas import Milestone, evaluate_quota
+    from spm_domain.quotas import Milestone, evaluate_quota, roll_up_to_managers
     from spm_domain.quotas import credits_by_rep as credits_of
     from spm_domain.targets import parse_measure
 
@@ -800,6 +863,8 @@ def _quota_status(
         if period.contains(r.credit_date)
     ]
     cancelled_by = calendar.local_date(as_of)
+    manager_of = _manager_of(_read(data_dir, "reps")) if roll_up else {}
+    fx = _fx_rates(data_dir)
     cache: dict[tuple[str, str | None], dict[str, Any]] = {}
     results: list[QuotaProgress] = []
     for n, r in _track(rows, "evaluating quotas", show_progress):
@@ -819,10 +884,17 @@ def _quota_status(
         assert target is not None
         key = (measure.value, currency)
         if key not in cache:
-            quota_reps = [str(q["rep_id"]) for _, q in rows if q["measure"] == measure.value]
-            cache[key] = credits_of(
-                records, measure, currency=currency, cancelled_by=cancelled_by, rep_ids=quota_reps
+            quota_reps = {str(q["rep_id"]) for _, q in rows if q["measure"] == measure.value}
+            counted = _with_reports(quota_reps, manager_of)
+            credits = credits_of(
+                records,
+                measure,
+                currency=currency,
+                cancelled_by=cancelled_by,
+                rep_ids=counted,
+                fx=fx,
             )
+            cache[key] = roll_up_to_managers(credits, manager_of) if roll_up else credits
         results.append(
             evaluate_quota(
                 rep_id=rep,
@@ -840,6 +912,21 @@ def _quota_status(
     return sorted(results, key=lambda p: (p.measure.value, p.rep_id))
 
 
+def _with_reports(rep_ids: set[str], manager_of: dict[str, str | None]) -> set[str]:
+    """The reps plus everyone below them in the management chain."""
+    out = set(rep_ids)
+    for rep in manager_of:
+        seen: set[str] = set()
+        boss = manager_of.get(rep)
+        while boss and boss not in seen:
+            if boss in rep_ids:
+                out.add(rep)
+                break
+            seen.add(boss)
+            boss = manager_of.get(boss)
+    return out
+
+
 def _track(items: list[Any], description: str, show: bool) -> Iterator[Any]:
     """Iterate with a transient rich progress bar on stderr (hidden for --json)."""
     if not show:
@@ -852,7 +939,6 @@ def _track(items: list[Any], description: str, show: bool) -> Iterator[Any]:
 
 
 def _render_status(results: Sequence[QuotaProgress]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from spm_domain.quotas import MilestoneState, QuotaStatus
@@ -887,7 +973,7 @@ def _render_status(results: Sequence[QuotaProgress]) -> None:
             f"[{colours[p.status]}]{p.status.value}[/]",
             " ".join(f"{marks[m.state]}{m.milestone.due.strftime('%m-%d')}" for m in p.milestones),
         )
-    console = Console(soft_wrap=True)
+    console = _console()
     console.print(table)
     counts: dict[str, int] = {}
     for p in results:

@@ -284,6 +284,7 @@ def credits_by_rep(
     currency: str | None = None,
     cancelled_by: date | None = None,
     rep_ids: Iterable[str] | None = None,
+    fx: Mapping[tuple[str, str, str], Decimal] | None = None,
 ) -> dict[str, list[DatedValue]]:
     """Each rep's dated credits of `measure` (value × split share).
 
@@ -291,8 +292,10 @@ def credits_by_rep(
     - new_customers: 1 for every rep credited on an account's FIRST transaction
       (earliest credit_date over all reps; ties on that date all count);
     - a transaction cancelled on or before `cancelled_by` counts nothing;
-    - money measures must be in `currency` (no silent fx): a mismatch for one
-      of `rep_ids` is an error naming the transaction.
+    - money measures are expressed in `currency`: a transaction in another
+      currency converts at the rate of its credit month from `fx` (keyed
+      `(YYYY-MM, from, to)`; the inverse pair is used when only it exists);
+      without a rate it is an error naming the transaction and month.
     """
     wanted = set(rep_ids) if rep_ids is not None else None
     live = [
@@ -314,7 +317,7 @@ def credits_by_rep(
     for r in live:
         if wanted is not None and r.rep_id not in wanted:
             continue
-        value = _measure_value(r, measure, currency, first_day, counted_new)
+        value = _measure_value(r, measure, currency, first_day, counted_new, fx)
         if value is not None:
             out.setdefault(r.rep_id, []).append(DatedValue(r.credit_date, value))
     return out
@@ -326,16 +329,17 @@ def _measure_value(
     currency: str | None,
     first_day: Mapping[str, date],
     counted_new: set[tuple[str, str]],
+    fx: Mapping[tuple[str, str, str], Decimal] | None,
 ) -> Decimal | None:
+    rate = Decimal(1)
     if measure.is_money and currency is not None and r.currency != currency:
-        raise QuotaError(
-            f"transactions: transaction {r.transaction_id!r} of rep {r.rep_id!r} is in "
-            f"{r.currency}, the {measure.value} quota is in {currency}; convert it first"
-        )
+        rate = _fx_rate(r, currency, fx)
     if measure is Measure.REVENUE:
-        return EXACT_CONTEXT.multiply(r.amount, r.share)
+        return EXACT_CONTEXT.multiply(EXACT_CONTEXT.multiply(r.amount, r.share), rate)
     if measure is Measure.MARGIN:
-        return EXACT_CONTEXT.multiply(r.margin, r.share) if r.margin is not None else None
+        if r.margin is None:
+            return None
+        return EXACT_CONTEXT.multiply(EXACT_CONTEXT.multiply(r.margin, r.share), rate)
     if measure is Measure.UNITS:
         return EXACT_CONTEXT.multiply(r.quantity, r.share) if r.quantity is not None else None
     account = r.account_id
@@ -345,3 +349,40 @@ def _measure_value(
         return None
     counted_new.add((r.rep_id, account))
     return Decimal(1)
+
+
+def _fx_rate(
+    r: CreditRecord, currency: str, fx: Mapping[tuple[str, str, str], Decimal] | None
+) -> Decimal:
+    month = f"{r.credit_date.year:04d}-{r.credit_date.month:02d}"
+    if fx:
+        direct = fx.get((month, r.currency, currency))
+        if direct is not None:
+            return direct
+        inverse = fx.get((month, currency, r.currency))
+        if inverse is not None and inverse != 0:
+            return EXACT_CONTEXT.divide(Decimal(1), inverse)
+    raise QuotaError(
+        f"transactions: transaction {r.transaction_id!r} of rep {r.rep_id!r} is in "
+        f"{r.currency} but the target is in {currency}, and fx_rates has no "
+        f"{r.currency}->{currency} rate for {month}"
+    )
+
+
+def roll_up_to_managers(
+    credits: Mapping[str, Sequence[DatedValue]], manager_of: Mapping[str, str | None]
+) -> dict[str, list[DatedValue]]:
+    """Each rep's credits plus those of everyone below them in the management
+    chain (`manager_of[rep] = manager`), so a manager's quota is measured on
+    the team's results. A cycle in the chain is an error naming the reps."""
+    out: dict[str, list[DatedValue]] = {rep: list(values) for rep, values in credits.items()}
+    for rep, values in credits.items():
+        seen = {rep}
+        boss = manager_of.get(rep)
+        while boss:
+            if boss in seen:
+                raise QuotaError(f"reps: management cycle through {sorted(seen)}")
+            seen.add(boss)
+            out.setdefault(boss, []).extend(values)
+            boss = manager_of.get(boss)
+    return out

@@ -23,7 +23,7 @@ Rules (documented in docs/quotas-and-targets.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -101,11 +101,16 @@ def build_org_tree(
     units: Sequence[OrgUnitRecord],
     reps: Sequence[RepRecord],
     *,
+    root_id: str | None = None,
+    exclude_reps: Collection[str] = frozenset(),
     active_from: date | None = None,
     active_until: date | None = None,
 ) -> OrgNode:
-    """The company tree with reps as leaves; reps not employed in
-    [active_from, active_until) are left out, and empty units are pruned."""
+    """The tree under `root_id` (default: the only unit without a parent) with
+    reps as leaves. Reps in `exclude_reps` or not employed in
+    [active_from, active_until) are left out, and empty units are pruned.
+    A rep with no team hangs under its region; with neither, under the
+    data's single root (or nowhere, if the store holds several roots)."""
     by_id: dict[str, OrgUnitRecord] = {}
     for unit in units:
         if unit.unit_id in by_id:
@@ -117,12 +122,16 @@ def build_org_tree(
         if level is OrgLevel.REP:
             raise TargetError(f"org_units: unit {unit.unit_id!r} has unknown kind {unit.kind!r}")
         by_id[unit.unit_id] = unit
-    roots = [u for u in units if not u.parent_id]
-    if len(roots) != 1:
-        raise TargetError(
-            f"org_units: expected exactly one root (unit without parent_id), found "
-            f"{sorted(u.unit_id for u in roots)}"
-        )
+    roots = sorted(u.unit_id for u in units if not u.parent_id)
+    if root_id is None:
+        if len(roots) != 1:
+            raise TargetError(
+                f"org_units: expected exactly one root (unit without parent_id), found {roots}; "
+                "choose the unit to cascade from (--root)"
+            )
+        root_id = roots[0]
+    elif root_id not in by_id:
+        raise TargetError(f"org_units: no unit {root_id!r} (roots: {roots})")
     unit_children: dict[str, list[str]] = {uid: [] for uid in by_id}
     for unit in units:
         if unit.parent_id:
@@ -132,15 +141,20 @@ def build_org_tree(
                 )
             unit_children[unit.parent_id].append(unit.unit_id)
     rep_children: dict[str, list[RepRecord]] = {uid: [] for uid in by_id}
-    root_id = roots[0].unit_id
+    default_parent = roots[0] if len(roots) == 1 else None
     seen_reps: set[str] = set()
     for rep in reps:
         if rep.rep_id in seen_reps:
             raise TargetError(f"reps: duplicate rep_id {rep.rep_id!r}")
         seen_reps.add(rep.rep_id)
+        if rep.rep_id in exclude_reps:
+            continue
         if active_from and active_until and not rep.active_between(active_from, active_until):
             continue
-        parent = rep.team_id or rep.region_id or root_id
+        parent = rep.team_id or rep.region_id or default_parent
+        if parent is None:
+            log.info("rep %s has no team, region or single root; left out", rep.rep_id)
+            continue
         if parent not in by_id:
             column = "team_id" if rep.team_id else "region_id"
             raise TargetError(f"reps: rep {rep.rep_id!r} has unknown {column} {parent!r}")

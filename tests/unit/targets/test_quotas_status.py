@@ -191,3 +191,26 @@ def test_currency_mismatch_names_the_transaction() -> None:
     with pytest.raises(QuotaError, match="transaction 't9' of rep 'ann' is in EUR"):
         credits_by_rep(txns, Measure.REVENUE, currency="USD")
     assert credits_by_rep(txns, Measure.REVENUE, currency="USD", rep_ids=["bob"]) == {}
+
+
+def test_fx_converts_at_the_credit_month_rate() -> None:
+    from spm_domain.quotas import roll_up_to_managers
+
+    txns = [
+        _txn("e1", "ann", date(2017, 7, 3), "100", currency="EUR"),
+        _txn("e2", "ann", date(2017, 8, 3), "100", currency="EUR"),
+    ]
+    fx = {("2017-07", "EUR", "USD"): D("1.10"), ("2017-08", "USD", "EUR"): D("0.8")}
+    credits = credits_by_rep(txns, Measure.REVENUE, currency="USD", fx=fx)
+    assert [v.value for v in credits["ann"]] == [D("110.0"), D(125)]  # direct; then 1 / 0.8
+    with pytest.raises(QuotaError, match="no EUR->USD rate for 2017-09"):
+        credits_by_rep(
+            [_txn("e3", "ann", date(2017, 9, 1), "1", currency="EUR")],
+            Measure.REVENUE,
+            currency="USD",
+            fx=fx,
+        )
+    rolled = roll_up_to_managers(credits, {"ann": "mia", "mia": "vp", "vp": None})
+    assert sum(v.value for v in rolled["vp"]) == D("235.0") and len(rolled["mia"]) == 2
+    with pytest.raises(QuotaError, match="management cycle"):
+        roll_up_to_managers(credits, {"ann": "mia", "mia": "ann"})

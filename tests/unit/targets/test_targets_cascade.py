@@ -149,3 +149,14 @@ def test_product_mix_is_exact_per_node_and_per_product() -> None:
     assert dict(mixed.mix) == {"GTX": 7_501, "MG": 2_500}
     assert sum_errors(mixed) == []
     assert all(sum(n.mix.values()) == n.amount for n in mixed.walk())
+
+
+def test_root_choice_and_excluded_reps() -> None:
+    two_roots = [*UNITS, OrgUnitRecord("other", "company", "Other", None)]
+    with pytest.raises(TargetError, match=r"found \['company', 'other'\]; choose"):
+        build_org_tree(two_roots, REPS)
+    west = build_org_tree(two_roots, REPS, root_id="region:West", exclude_reps={"dan"})
+    assert west.level is OrgLevel.REGION
+    assert sorted(west.rep_ids()) == ["cat", "eve", "old"]
+    with pytest.raises(TargetError, match="no unit 'nope'"):
+        build_org_tree(UNITS, REPS, root_id="nope")

@@ -39,13 +39,14 @@ def data_dir(tmp_path: Path) -> Path:
         {"unit_id": "team:W", "kind": "team", "name": "Team W", "parent_id": "region:West"},
     ]
     reps = [
-        {"rep_id": rid, "name": rid.title(), "manager_id": None, "team_id": team,
+        {"rep_id": rid, "name": rid.title(), "manager_id": manager, "team_id": team,
          "region_id": region, "role": "AE", "hire_date": None, "termination_date": None,
          "currency": "USD"}
-        for rid, team, region in [
-            ("ann", "team:E", "region:East"),
-            ("bob", "team:E", "region:East"),
-            ("cat", "team:W", "region:West"),
+        for rid, manager, team, region in [
+            ("ann", "mia", "team:E", "region:East"),
+            ("bob", "mia", "team:E", "region:East"),
+            ("cat", None, "team:W", "region:West"),
+            ("mia", None, "team:E", "region:East"),  # manages ann and bob
         ]
     ]  # fmt: skip
     transactions = [
@@ -56,7 +57,10 @@ def data_dir(tmp_path: Path) -> Path:
         _txn("q2", "ann", "2017-08-14", "15000"),
         _txn("q3", "bob", "2017-07-05", "40000"),
         _txn("q4", "bob", "2017-08-01", "70000"),
-        _txn("q5", "cat", "2017-08-20", "5000"),
+        _txn("q5", "cat", "2017-08-20", "5000", currency="EUR"),
+    ]
+    fx = [
+        {"period": "2017-08", "from_currency": "EUR", "to_currency": "USD", "rate": Decimal("1.2")}
     ]
     quotas = [
         {
@@ -66,7 +70,7 @@ def data_dir(tmp_path: Path) -> Path:
             "quota": Decimal(q),
             "currency": "USD",
         }
-        for r, q in [("ann", "90000"), ("bob", "100000"), ("cat", "60000")]
+        for r, q in [("ann", "90000"), ("bob", "100000"), ("cat", "60000"), ("mia", "190000")]
     ] + [
         {
             "rep_id": "ann",
@@ -82,6 +86,7 @@ def data_dir(tmp_path: Path) -> Path:
             "reps": _frame(reps),
             "transactions": _frame(transactions),
             "quotas": _frame(quotas),
+            "fx_rates": _frame(fx),
         }
     )
     return tmp_path
@@ -195,7 +200,8 @@ def test_quota_status_json(data_dir: Path) -> None:
     assert rows["ann"]["achieved"] == "35000" and rows["ann"]["variance"] == "-55000"
     assert rows["ann"]["status"] == "At Risk"
     assert rows["bob"]["status"] == "Exceeded"  # 110,000 of 100,000
-    assert rows["cat"]["achieved"] == "0" and rows["cat"]["status"] == "At Risk"
+    assert rows["cat"]["achieved"] == "0" and rows["cat"]["status"] == "At Risk"  # Aug 20 later
+    assert rows["mia"]["achieved"] == "145000" and rows["mia"]["status"] == "On Track"  # team
     assert [m["state"] for m in rows["ann"]["milestones"]] == ["missed", "pending"]
     assert Decimal(rows["ann"]["elapsed"]).quantize(Decimal("0.0001")) == Decimal("0.4891")
 
@@ -238,3 +244,26 @@ def test_prorate_day_45() -> None:
     assert payload["effective_target"] == "105652.17"
     assert [s["days"] for s in payload["segments"]] == [44, 48]
     assert payload["segments"][1]["from"] == date(2017, 8, 14).isoformat()
+
+
+def test_quota_status_converts_fx_and_can_skip_manager_rollup(data_dir: Path) -> None:
+    result = run(
+        "quota", "status", "--period", "2017-Q3", "--as-of", "2017-10-01T00:00:00+00:00",
+        "--data-dir", str(data_dir), "--measure", "revenue", "--own-credits-only", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {r["rep_id"]: r for r in json.loads(result.output)}
+    assert Decimal(rows["cat"]["achieved"]) == Decimal(6000)  # 5,000 EUR at 1.2
+    assert rows["mia"]["achieved"] == "0" and rows["mia"]["period_closed"] is True
+
+
+def test_cascade_leaves_out_managers_unless_asked_and_takes_a_root(data_dir: Path) -> None:
+    base = ["targets", "cascade", "--total", "900", "--currency", "USD", "--period", "2017",
+            "--method", "equal", "--data-dir", str(data_dir), "--json"]  # fmt: skip
+    default = json.loads(run(*base).output)
+    assert default["excluded_managers"] == ["mia"] and default["reps"] == 3
+    everyone = json.loads(run(*base, "--include-managers").output)
+    assert everyone["reps"] == 4
+    east = json.loads(run(*base, "--root", "region:East").output)
+    assert east["root"] == "region:East"
+    assert [r["amount"] for r in east["tree"]["children"][0]["children"]] == ["450.00", "450.00"]
