@@ -7,12 +7,12 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from spm_domain.errors import DomainError
+from spm_domain.ledger.engine_bridge import manifest_key_parts, run_inputs_from_records
 from spm_domain.ledger.errors import InvalidRunError
 from spm_domain.ledger.records import LineRecord, RunInput, StatementRecord
 from spm_domain.money import to_decimal
@@ -52,16 +52,6 @@ def _required(row: dict[str, str], column: str, where: str) -> Decimal:
     return value
 
 
-def _first(meta: Mapping[str, Any], *paths: str) -> Any:
-    for path in paths:
-        node: Any = meta
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if node not in (None, ""):
-            return node
-    return None
-
-
 def read_run_metadata(run_json: Path) -> dict[str, Any]:
     """Plan id/version/hash, input hashes and engine version from `run.json`."""
     if not run_json.is_file():
@@ -70,19 +60,10 @@ def read_run_metadata(run_json: Path) -> dict[str, Any]:
         meta = json.loads(run_json.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidRunError(f"{run_json}: not valid JSON ({exc})") from None
-    plan_hash = _first(meta, "plan_hash", "plan.hash", "plan.content_hash", "manifest.plan_hash")
-    if not plan_hash:
-        raise InvalidRunError(f"{run_json}: no plan hash (key plan_hash)")
-    hashes = _first(meta, "input_hashes", "inputs", "manifest.input_hashes") or {}
-    if not isinstance(hashes, Mapping):
-        raise InvalidRunError(f"{run_json}: input_hashes must be an object of name -> hash")
-    return {
-        "plan_id": str(_first(meta, "plan_id", "plan.id", "plan.name", "plan_name") or "plan"),
-        "plan_version": str(_first(meta, "plan_version", "plan.version") or ""),
-        "plan_hash": str(plan_hash),
-        "input_hashes": {str(k): str(v) for k, v in hashes.items()},
-        "engine_version": str(_first(meta, "engine_version", "engine.version") or ""),
-    }
+    try:
+        return manifest_key_parts(meta)
+    except InvalidRunError as exc:
+        raise InvalidRunError(f"{run_json}: {exc}") from None
 
 
 def load_run_dir(run_dir: Path, *, periods: list[str] | None = None) -> list[RunInput]:
@@ -122,21 +103,9 @@ def load_run_dir(run_dir: Path, *, periods: list[str] | None = None) -> list[Run
                     attainment=_decimal(row, "attainment", where, optional=True),
                 )
             )
-    found = sorted(set(lines_by_period) | set(statements_by_period))
-    wanted = periods or found
-    unknown = [p for p in wanted if p not in found]
-    if unknown:
-        raise InvalidRunError(f"{run_dir}: no line or statement for period(s) {unknown}")
-    return [
-        RunInput(
-            plan_id=meta["plan_id"],
-            plan_version=meta["plan_version"],
-            plan_hash=meta["plan_hash"],
-            period=period,
-            input_hashes=meta["input_hashes"],
-            lines=tuple(lines_by_period.get(period, [])),
-            statements=tuple(statements_by_period.get(period, [])),
-            engine_version=meta["engine_version"],
-        )
-        for period in wanted
-    ]
+    lines = [line for period_lines in lines_by_period.values() for line in period_lines]
+    statements = [s for period_rows in statements_by_period.values() for s in period_rows]
+    try:
+        return run_inputs_from_records(meta, lines, statements, periods)
+    except InvalidRunError as exc:
+        raise InvalidRunError(f"{run_dir}: {exc}") from None
