@@ -1,0 +1,195 @@
+"""The BentoML service: every calculator (and, later, every model) behind one
+versioned `/v1` API. Start it with `spm serve` or
+`bentoml serve serving.service:SpmService`.
+
+Endpoints take their fields at the top level of the JSON body and return
+pydantic models, so `/docs.json` (OpenAPI) documents them with examples.
+Money is a decimal *string*. Auth, size and content-type limits and the error
+envelope live in `serving.middleware`; the logic lives in
+`serving.calculators`; adapters are chosen only in `serving.bootstrap`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from pydantic import Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from serving import calculators
+from serving.bootstrap import Runtime, get_runtime
+from serving.errors import ApiError, UnauthenticatedError
+from serving.health import health, readiness
+from serving.metrics import api_metrics
+from serving.middleware import ERROR_STATE, PRINCIPAL_STATE, ApiGuardMiddleware
+from serving.ports import CalculationInputs, EstimateInputs, QuotaStatusInputs
+from serving.schemas import (
+    EXAMPLE_OPEN_DEALS,
+    EXAMPLE_PLAN,
+    EXAMPLE_QUOTAS,
+    EXAMPLE_TRANSACTIONS,
+    CommissionCalculation,
+    CurrencyCode,
+    EarningsEstimate,
+    FxRow,
+    Id,
+    OpenDeal,
+    PeriodKey,
+    QuotaRow,
+    QuotaStatusReport,
+    RosterRow,
+    TransactionRow,
+)
+from serving.security import Principal
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Plan = Annotated[
+    dict[str, Any],
+    Field(
+        description="The plan document (docs/commission-plans contract) as JSON; "
+        "decimals as strings are exact; JSON numbers are read through their shortest text "
+        "(0.08 → 0.08), never as binary floats.",
+        examples=[EXAMPLE_PLAN],
+    ),
+]
+Transactions = Annotated[list[TransactionRow], Field(examples=[EXAMPLE_TRANSACTIONS])]
+Quotas = Annotated[list[QuotaRow], Field(examples=[EXAMPLE_QUOTAS])]
+Roster = Annotated[list[RosterRow], Field(examples=[[]])]
+Fx = Annotated[list[FxRow], Field(examples=[[]])]
+Periods = Annotated[
+    list[PeriodKey], Field(description="Only these periods (default: all).", examples=[["2025-Q1"]])
+]
+Measure = Literal["revenue", "units", "margin", "new_customers"]
+OpenDeals = Annotated[list[OpenDeal], Field(min_length=1, examples=[EXAMPLE_OPEN_DEALS])]
+
+
+def _principal(ctx: bentoml.Context) -> Principal:
+    principal = getattr(ctx.request.state, PRINCIPAL_STATE, None)
+    if not isinstance(principal, Principal):  # only if the guard was bypassed
+        raise UnauthenticatedError("an API key is required")
+    return principal
+
+
+def _answer(ctx: bentoml.Context, call: Callable[[Principal], T]) -> T:
+    """Run a handler; an ApiError is handed to the guard, which renders it."""
+    try:
+        return call(_principal(ctx))
+    except ApiError as error:
+        setattr(ctx.request.state, ERROR_STATE, error)
+        raise BentoMLException(error.message, error_code=error.status) from None
+
+
+def _health_app() -> Starlette:
+    async def live(_: Request) -> JSONResponse:
+        return JSONResponse(health().model_dump(mode="json"))
+
+    def ready(_: Request) -> JSONResponse:
+        report = readiness(get_runtime())
+        return JSONResponse(
+            report.model_dump(mode="json"), status_code=200 if report.ready else 503
+        )
+
+    return Starlette(
+        routes=[
+            Route("/health", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+        ]
+    )
+
+
+@bentoml.service(name="spm", traffic={"timeout": 120})
+class SpmService:
+    """Sales Performance Management API: commissions, quotas, estimates (models to follow)."""
+
+    def __init__(self) -> None:
+        # Fail at start-up, not on the first request, when the configuration is broken.
+        self._runtime_factory: Callable[[], Runtime] = get_runtime
+        self._runtime_factory()
+        api_metrics()
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime_factory()
+
+    def __is_ready__(self) -> bool:
+        return readiness(self.runtime).ready
+
+    @bentoml.api(route="/v1/commissions/calculate")
+    def calculate_commissions(
+        self,
+        plan: Plan,
+        transactions: Transactions,
+        ctx: bentoml.Context,
+        quotas: Quotas = [],  # noqa: B006 - BentoML builds a pydantic model; defaults are copied
+        roster: Roster = [],  # noqa: B006
+        fx: Fx = [],  # noqa: B006
+        periods: Periods = [],  # noqa: B006
+    ) -> CommissionCalculation:
+        """Commission lines and statements for a plan and its input tables (same as
+        `spm commissions calculate`). Reps see only their own rows, managers their team's."""
+        inputs = CalculationInputs(plan, transactions, quotas, roster, fx, periods)
+        result = _answer(ctx, lambda p: calculators.calculate_commissions(self.runtime, p, inputs))
+        self._count_rows("/v1/commissions/calculate", len(transactions), len(result.lines))
+        return result
+
+    @bentoml.api(route="/v1/quotas/status")
+    def quota_status(
+        self,
+        quotas: Quotas,
+        ctx: bentoml.Context,
+        transactions: Transactions = [],  # noqa: B006
+        measure: Measure = "revenue",
+        currency: Annotated[
+            CurrencyCode | None,
+            Field(description="Quota currency of money measures; other currencies are refused."),
+        ] = None,
+        as_of: Annotated[
+            datetime | None, Field(description="Moment of the status (default: now, UTC).")
+        ] = None,
+    ) -> QuotaStatusReport:
+        """Target, achievement, variance, pace, status and milestones per quota row
+        (`spm_domain.quotas`). Reps see only their own quotas, managers their team's."""
+        inputs = QuotaStatusInputs(quotas, transactions, measure, currency, as_of)
+        result = _answer(ctx, lambda p: calculators.quota_status(self.runtime, p, inputs))
+        self._count_rows("/v1/quotas/status", len(transactions), len(result.statuses))
+        return result
+
+    @bentoml.api(route="/v1/commissions/estimate")
+    def estimate_earnings(
+        self,
+        plan: Plan,
+        rep_id: Annotated[Id, Field(examples=["R1"])],
+        open_deals: OpenDeals,
+        ctx: bentoml.Context,
+        transactions: Transactions = [],  # noqa: B006
+        quotas: Quotas = [],  # noqa: B006
+        roster: Roster = [],  # noqa: B006
+        fx: Fx = [],  # noqa: B006
+    ) -> EarningsEstimate:
+        """What a rep would earn on each open deal if it closes as expected, given what
+        is already credited (probability-weighted when probabilities are given)."""
+        inputs = EstimateInputs(plan, rep_id, open_deals, transactions, quotas, roster, fx)
+        result = _answer(ctx, lambda p: calculators.estimate_earnings(self.runtime, p, inputs))
+        self._count_rows("/v1/commissions/estimate", len(open_deals), len(result.deals))
+        return result
+
+    @staticmethod
+    def _count_rows(endpoint: str, received: int, returned: int) -> None:
+        rows = api_metrics().rows
+        rows.labels(endpoint, "received").inc(received)
+        rows.labels(endpoint, "returned").inc(returned)
+
+
+SpmService.mount_asgi_app(_health_app(), path="/v1", name="health")
+SpmService.add_asgi_middleware(ApiGuardMiddleware)
