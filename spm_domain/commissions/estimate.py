@@ -9,6 +9,7 @@ bonuses, caps and true-ups are all included). Nothing is written anywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,19 @@ def _with_rows(table: TextTable, rows: list[dict[str, Any]]) -> TextTable:
     extra = pd.DataFrame(rows, dtype=object)
     frame = pd.concat([table.frame, extra], ignore_index=True).fillna("").astype(object)
     return TextTable(table.name, frame, table.sha256)
+
+
+def _placeholder_quotas(plan: Plan, credit_date: str, calendar: Calendar) -> list[dict[str, Any]]:
+    """Quotas for the rest-of-split placeholder so attainment components can run."""
+    try:
+        day = date.fromisoformat(credit_date[:10])
+    except ValueError:
+        return []
+    year = calendar.fiscal_year(calendar.fiscal_year_of(day))
+    return [
+        {"rep_id": OTHERS_REP_ID, "period": p.key, "quota": "1"}
+        for p in calendar.periods_between(year.start, year.last_day, plan.period)
+    ]
 
 
 def estimate_earnings(
@@ -111,6 +125,10 @@ def estimate_earnings(
             rows.append({**row, "rep_id": OTHERS_REP_ID, "share": format(1 - share, "f")})
         trial = dict(tables)
         trial["transactions"] = _with_rows(existing, rows)
+        if share != 1 and "quotas" in tables:
+            trial["quotas"] = _with_rows(
+                tables["quotas"], _placeholder_quotas(plan, rec["credit_date"], calendar)
+            )
         try:
             with_deal = _rep_total(plan, trial, rep_id, calendar)
         except CommissionInputError as exc:

@@ -170,7 +170,7 @@ def test_component_names_default_to_type_or_type_and_position() -> None:
 def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("plan: [unclosed\n")
-    with pytest.raises(PlanValidationError, match="bad.yaml"):
+    with pytest.raises(PlanValidationError, match=r"bad\.yaml"):
         load_plan(path)
 
 
