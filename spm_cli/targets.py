@@ -557,19 +557,27 @@ def _cascade(
     history: dict[str, Decimal] = {}
     monthly_history: dict[int, Decimal] = {}
     uses_history = AllocationMethod.HISTORY in (rules.region, rules.team, rules.rep)
+    skipped_note = ""
     if uses_history or profile_choice is ProfileChoice.SEASONAL:
-        records = [
-            r for r in _credit_records(_read(data_dir, "transactions"))
-            if history_period.contains(r.credit_date)
-        ]  # fmt: skip
-        credits = credits_by_rep(
-            records,
-            measure,
-            currency=currency,
-            cancelled_by=period.start,
-            rep_ids=rep_ids,
-            fx=_fx_rates(data_dir) if measure.is_money else None,
-        )
+        all_records = _credit_records(_read(data_dir, "transactions"))
+        fx = _fx_rates(data_dir) if measure.is_money else None
+        # Default history is the previous period; if it has no credits at all (e.g. a
+        # data set covering one year), the target period's own credits are used instead.
+        candidates = [history_period] if history_key else [history_period, period]
+        for candidate in candidates:
+            credits = credits_by_rep(
+                [r for r in all_records if candidate.contains(r.credit_date)],
+                measure,
+                currency=currency,
+                cancelled_by=candidate.end,
+                rep_ids=rep_ids,
+                fx=fx,
+            )
+            if credits:
+                if candidate is not history_period:
+                    skipped_note = f"; {history_period.key} has no credits"
+                history_period = candidate
+                break
         for rep_id, values in credits.items():
             for value in values:
                 history[rep_id] = history.get(rep_id, Decimal(0)) + value.value
@@ -578,6 +586,7 @@ def _cascade(
     history_total = sum(history.values(), Decimal(0))
     history_note = (
         f"{measure.value} {_fmt_value(history_total, currency)} over {len(history)} reps"
+        + skipped_note
         if history
         else "no credits: history-weighted levels fall back to equal"
     )

@@ -102,7 +102,7 @@ def test_cascade_history_json_sums_exactly(data_dir: Path) -> None:
         "--method", "history", "--data-dir", str(data_dir), "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     tree = payload["tree"]
     assert payload["history_period"] == "2016" and payload["checks"] == {"exact_sums": True}
     east, west = tree["children"]
@@ -147,7 +147,7 @@ def test_cascade_weights_file_and_template(data_dir: Path, tmp_path: Path) -> No
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
-    assert payload == json.loads(result.output)
+    assert payload == json.loads(result.stdout)
     east, west = payload["tree"]["children"]
     assert (east["amount"], west["amount"]) == ("400.00", "400.00")
     assert [r["amount"] for r in east["children"][0]["children"]] == ["100.00", "300.00"]
@@ -196,7 +196,7 @@ def test_quota_status_json(data_dir: Path) -> None:
         "--data-dir", str(data_dir), "--measure", "revenue", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = {r["rep_id"]: r for r in json.loads(result.output)}
+    rows = {r["rep_id"]: r for r in json.loads(result.stdout)}
     assert rows["ann"]["achieved"] == "35000" and rows["ann"]["variance"] == "-55000"
     assert rows["ann"]["status"] == "At Risk"
     assert rows["bob"]["status"] == "Exceeded"  # 110,000 of 100,000
@@ -240,7 +240,7 @@ def test_prorate_day_45() -> None:
     result = run("targets", "prorate", "--period", "2017-Q3", "--target", "90000",
                  "--change", "day45=120000", "--currency", "USD", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert payload["effective_target"] == "105652.17"
     assert [s["days"] for s in payload["segments"]] == [44, 48]
     assert payload["segments"][1]["from"] == date(2017, 8, 14).isoformat()
@@ -252,7 +252,7 @@ def test_quota_status_converts_fx_and_can_skip_manager_rollup(data_dir: Path) ->
         "--data-dir", str(data_dir), "--measure", "revenue", "--own-credits-only", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = {r["rep_id"]: r for r in json.loads(result.output)}
+    rows = {r["rep_id"]: r for r in json.loads(result.stdout)}
     assert Decimal(rows["cat"]["achieved"]) == Decimal(6000)  # 5,000 EUR at 1.2
     assert rows["mia"]["achieved"] == "0" and rows["mia"]["period_closed"] is True
 
@@ -260,10 +260,21 @@ def test_quota_status_converts_fx_and_can_skip_manager_rollup(data_dir: Path) ->
 def test_cascade_leaves_out_managers_unless_asked_and_takes_a_root(data_dir: Path) -> None:
     base = ["targets", "cascade", "--total", "900", "--currency", "USD", "--period", "2017",
             "--method", "equal", "--data-dir", str(data_dir), "--json"]  # fmt: skip
-    default = json.loads(run(*base).output)
+    default = json.loads(run(*base).stdout)
     assert default["excluded_managers"] == ["mia"] and default["reps"] == 3
-    everyone = json.loads(run(*base, "--include-managers").output)
+    everyone = json.loads(run(*base, "--include-managers").stdout)
     assert everyone["reps"] == 4
-    east = json.loads(run(*base, "--root", "region:East").output)
+    east = json.loads(run(*base, "--root", "region:East").stdout)
     assert east["root"] == "region:East"
     assert [r["amount"] for r in east["tree"]["children"][0]["children"]] == ["450.00", "450.00"]
+
+
+def test_default_history_falls_back_to_the_target_period_when_the_previous_is_empty(
+    data_dir: Path,
+) -> None:
+    args = ["targets", "cascade", "--total", "1000", "--currency", "USD", "--method", "history",
+            "--data-dir", str(data_dir), "--json"]  # fmt: skip
+    payload = json.loads(run(*args, "--period", "2016").stdout)
+    assert payload["history_period"] == "2016" and "2015 has no credits" in payload["history_note"]
+    explicit = json.loads(run(*args, "--period", "2016", "--history-period", "2015").stdout)
+    assert explicit["history_period"] == "2015" and explicit["tree"]["fell_back_to_equal"] is True
