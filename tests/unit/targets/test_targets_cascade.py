@@ -160,3 +160,32 @@ def test_root_choice_and_excluded_reps() -> None:
     assert sorted(west.rep_ids()) == ["cat", "eve", "old"]
     with pytest.raises(TargetError, match="no unit 'nope'"):
         build_org_tree(UNITS, REPS, root_id="nope")
+
+
+def test_worked_example_of_the_docs() -> None:
+    """docs/quotas-and-targets.md §8: 1,000,000.01 USD on 2016 history."""
+    units = UNITS[:6]
+    reps = [
+        RepRecord("ann", None, "team:E1"),
+        RepRecord("bob", None, "team:E1"),
+        RepRecord("cat", None, "team:W1"),
+        RepRecord("dan", None, "team:W1"),
+        RepRecord("eve", None, "team:W1"),
+    ]
+    history = {
+        "ann": Decimal(300_000),
+        "bob": Decimal(100_000),
+        "cat": Decimal(400_000),
+        "dan": Decimal(200_000),
+    }
+    tree_ = build_org_tree(units, reps)
+    result = cascade_target(
+        100_000_001, tree_, CascadeRules(rep=AllocationMethod.EQUAL), history=history
+    )
+    amounts = {n.node_id: n.amount for n in result.walk()}
+    assert amounts["region:East"] == 40_000_000 and amounts["region:West"] == 60_000_001
+    assert [amounts[r] for r in ("ann", "bob", "cat", "dan", "eve")] == [
+        20_000_000, 20_000_000, 20_000_001, 20_000_000, 20_000_000,
+    ]  # fmt: skip
+    by_history = cascade_target(100_000_001, tree_, CascadeRules(), history=history)
+    assert by_history.find("cat").amount == 40_000_001 and by_history.find("eve").amount == 0
