@@ -566,12 +566,13 @@ def _cascade(
         candidates = [history_period] if history_key else [history_period, period]
         for candidate in candidates:
             credits = credits_by_rep(
-                [r for r in all_records if candidate.contains(r.credit_date)],
+                all_records,
                 measure,
                 currency=currency,
                 cancelled_by=candidate.end,
                 rep_ids=rep_ids,
                 fx=fx,
+                between=(candidate.start, candidate.end),
             )
             if credits:
                 if candidate is not history_period:
@@ -866,11 +867,7 @@ def _quota_status(
             raise _MissingData(f"no {period.key} quota for rep(s) {', '.join(missing)}")
     if not rows:
         raise _MissingData(f"no {period.key} quotas match the filters")
-    records = [
-        r
-        for r in _credit_records(_read(data_dir, "transactions"))
-        if period.contains(r.credit_date)
-    ]
+    records = _credit_records(_read(data_dir, "transactions"))
     cancelled_by = calendar.local_date(as_of)
     manager_of = _manager_of(_read(data_dir, "reps")) if roll_up else {}
     fx = _fx_rates(data_dir)
@@ -902,6 +899,7 @@ def _quota_status(
                 cancelled_by=cancelled_by,
                 rep_ids=counted,
                 fx=fx,
+                between=(period.start, period.end),
             )
             cache[key] = roll_up_to_managers(credits, manager_of) if roll_up else credits
         results.append(

@@ -285,6 +285,7 @@ def credits_by_rep(
     cancelled_by: date | None = None,
     rep_ids: Iterable[str] | None = None,
     fx: Mapping[tuple[str, str, str], Decimal] | None = None,
+    between: tuple[date, date] | None = None,
 ) -> dict[str, list[DatedValue]]:
     """Each rep's dated credits of `measure` (value × split share).
 
@@ -292,6 +293,9 @@ def credits_by_rep(
     - new_customers: 1 for every rep credited on an account's FIRST transaction
       (earliest credit_date over all reps; ties on that date all count);
     - a transaction cancelled on or before `cancelled_by` counts nothing;
+    - `between` = (start, end exclusive) keeps only credits dated in that
+      window; pass ALL transactions and a window (not pre-filtered rows) so
+      "first transaction of an account" looks at the whole history;
     - money measures are expressed in `currency`: a transaction in another
       currency converts at the rate of its credit month from `fx` (keyed
       `(YYYY-MM, from, to)`; the inverse pair is used when only it exists);
@@ -316,6 +320,8 @@ def credits_by_rep(
     counted_new: set[tuple[str, str]] = set()
     for r in live:
         if wanted is not None and r.rep_id not in wanted:
+            continue
+        if between is not None and not between[0] <= r.credit_date < between[1]:
             continue
         value = _measure_value(r, measure, currency, first_day, counted_new, fx)
         if value is not None:

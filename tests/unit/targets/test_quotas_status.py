@@ -184,6 +184,11 @@ def test_credits_by_measure() -> None:
     new = credits_by_rep(txns, Measure.NEW_CUSTOMERS, cancelled_by=date(2017, 8, 1))
     assert [(v.day, v.value) for v in new["ann"]] == [(date(2017, 7, 1), D(1))]
     assert [v.day for v in new["bob"]] == [date(2017, 7, 1), date(2016, 1, 1)]
+    # A window keeps "first transaction" global: globex is not new in 2017.
+    in_2017 = credits_by_rep(
+        txns, Measure.NEW_CUSTOMERS, between=(date(2017, 1, 1), date(2018, 1, 1))
+    )
+    assert [v.day for v in in_2017["bob"]] == [date(2017, 7, 1)]
 
 
 def test_currency_mismatch_names_the_transaction() -> None:
