@@ -129,6 +129,11 @@ class ColumnSpec(_Strict):
         "`{_row}` is the row number in the file.",
     )
     null_if: list[str] = Field(default_factory=list, description="Values that mean missing.")
+    when: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Only rows whose columns have one of these values get a value; others null "
+        "(e.g. a close date only for closed deals).",
+    )
     lookup: Lookup | None = None
     map: dict[str, str | None] | None = Field(None, description="Vocabulary: source → canonical.")
     unmapped: Literal["error", "keep", "null"] = Field(
@@ -171,11 +176,13 @@ class ColumnSpec(_Strict):
 
     def source_columns(self) -> list[str]:
         """Source columns this spec reads (for the missing-column check)."""
+        conditions = list(self.when)
         if self.from_ is not None:
-            return [self.from_]
+            return [self.from_, *conditions]
         if self.template is not None:
-            return [f for f in template_fields(self.template) if f != ROW_NUMBER_FIELD]
-        return []
+            fields = [f for f in template_fields(self.template) if f != ROW_NUMBER_FIELD]
+            return [*fields, *conditions]
+        return conditions
 
 
 def template_fields(template: str) -> list[str]:

@@ -111,7 +111,7 @@ ORG_UNITS = Table(
         *PROVENANCE,
     ),
     (
-        "exactly one company root",
+        "exactly one company root per source (each imported company has its own tree)",
         "no cycles",
         "a region's parent is the company, a team's parent is a region",
     ),
@@ -282,7 +282,12 @@ OPPORTUNITIES = Table(
         ),
         *PROVENANCE,
     ),
-    ("closed_at present iff outcome is won/lost", "closed_at >= created_at"),
+    (
+        "closed_at empty while outcome is open (a closed deal may lack it only when its source"
+        " has no dates, e.g. IBM win/loss)",
+        "stage won/lost iff outcome won/lost",
+        "closed_at >= created_at",
+    ),
 )
 
 STAGE_HISTORY = Table(

@@ -39,6 +39,7 @@ from features.ingest.schema import CANONICAL_TABLES, ColumnType
 log = logging.getLogger(__name__)
 
 _INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+_OFFSET_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -290,11 +291,7 @@ class _Evaluator:
                 )
             fallback = spec.unmapped == "keep"
             values = values.map(
-                lambda v: (
-                    None
-                    if v is None
-                    else vocabulary.get(v, v if fallback else None)
-                )
+                lambda v: None if v is None else vocabulary.get(v, v if fallback else None)
             )
         if spec.case == "lower":
             values = values.map(lambda v: None if v is None else v.lower())
@@ -303,6 +300,8 @@ class _Evaluator:
         if spec.prefix:
             prefix = spec.prefix
             values = values.map(lambda v: None if v is None else prefix + v)
+        for condition, accepted in spec.when.items():
+            values = values.where(frame[condition].isin(accepted), None)
         return values
 
     def typed(
@@ -384,30 +383,31 @@ class _Evaluator:
     ) -> pd.Series:
         fmt = spec.format or "ISO8601"
         text = values.map(lambda v: None if v is None else v.strip())
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=False)
-        bad = text.notna() & parsed.isna()
+        # Values with an explicit offset are exact instants; the others are wall-clock
+        # times in the mapping's zone. Parse the two groups separately.
+        has_offset = text.map(lambda v: v is not None and bool(_OFFSET_SUFFIX.search(v)))
+        naive = pd.to_datetime(text.where(~has_offset, None), format=fmt, errors="coerce")
+        if isinstance(naive.dtype, pd.DatetimeTZDtype):  # a %z format: all have offsets
+            naive = naive.dt.tz_convert("UTC").dt.tz_localize(None)
+        instants = pd.to_datetime(
+            text.where(has_offset, None), format=fmt, errors="coerce", utc=True
+        )
+        bad = text.notna() & naive.isna() & instants.isna()
         if bad.any():
             expected = spec.format or "ISO 8601, e.g. 2024-01-31"
             self._issue(rows[bad], column, values[bad], f"not a date/time in the format {expected}")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            utc = parsed.dt.tz_convert("UTC")
-        else:
-            zone = spec.timezone or self.mapping.timezone
-            localized = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
-            gap = parsed.notna() & localized.isna()
-            if gap.any():
-                self._issue(
-                    rows[gap],
-                    column,
-                    values[gap],
-                    f"ambiguous or non-existent local time in {zone}",
-                )
-            utc = localized.dt.tz_convert("UTC")
+        zone = spec.timezone or self.mapping.timezone
+        localized = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        gap = naive.notna() & localized.isna()
+        if gap.any():
+            self._issue(
+                rows[gap], column, values[gap], f"ambiguous or non-existent local time in {zone}"
+            )
+        utc = localized.dt.tz_convert("UTC").where(~has_offset, instants)
         if aware:
             return utc.astype("datetime64[ns, UTC]")
-        local = (
-            parsed if not isinstance(parsed.dtype, pd.DatetimeTZDtype) else utc.dt.tz_localize(None)
-        )
+        # A date from a timestamp with an offset is its calendar date in the mapping's zone.
+        local = naive.where(~has_offset, instants.dt.tz_convert(zone).dt.tz_localize(None))
         return local.dt.normalize().astype("datetime64[ns]")
 
     @staticmethod

@@ -137,9 +137,11 @@ def _pandera_issues(name: str, frame: pd.DataFrame) -> list[Issue]:
     try:
         pandera_schema(table).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        issues = []
+        issues = _duplicate_key_issues(table, frame, locator, exc.failure_cases)
         for case in exc.failure_cases.itertuples(index=False):
             check = str(case.check)
+            if check in ("multiple_fields_uniqueness", "field_uniqueness"):
+                continue  # reported once per row by _duplicate_key_issues
             reason = _CHECK_REASONS.get(check, check)
             if check.startswith("dtype("):
                 reason = f"wrong type {case.failure_case}, expected {check}"
@@ -153,6 +155,27 @@ def _pandera_issues(name: str, frame: pd.DataFrame) -> list[Issue]:
             issues.append(locator.issue(position, column, value, reason))
         return issues
     return []
+
+
+def _duplicate_key_issues(
+    table: Table, frame: pd.DataFrame, locator: _Locator, failures: pd.DataFrame
+) -> list[Issue]:
+    """One issue per row whose primary key repeats another row's."""
+    checks = failures["check"].astype(str)
+    unique_failures = failures[checks.isin(["multiple_fields_uniqueness", "field_uniqueness"])]
+    positions = sorted({int(i) for i in unique_failures["index"].dropna()})
+    if not positions:
+        return []
+    key_columns = list(table.primary_key)
+    keys = frame.loc[positions, key_columns].astype(str).agg(", ".join, axis=1)
+    first_position: dict[str, int] = {}
+    issues = []
+    for position, key in zip(positions, keys, strict=True):
+        first = first_position.setdefault(key, position)
+        where = locator.issue(first, None, None, "").row if first != position else None
+        also = f"; first seen at row {where}" if where is not None else ""
+        issues.append(locator.issue(position, ", ".join(key_columns), key, f"duplicate id{also}"))
+    return issues
 
 
 # ------------------------------------------------------------ cross-table
