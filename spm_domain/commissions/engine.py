@@ -147,6 +147,9 @@ class _Context:
     quotas: dict[tuple[str, str], Decimal]
     names: list[str]
     problems: list[str] = field(default_factory=list)
+    _periods: dict[date, Period] = field(default_factory=dict)
+    _eligible: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _quota: dict[tuple[str, str], Decimal | None] = field(default_factory=dict)
 
     def round(self, amount: Decimal) -> Decimal:
         value = round_amount(amount, self.currency, self.rounding)
@@ -156,7 +159,10 @@ class _Context:
         return fmt_money(amount, self.currency)
 
     def period_of(self, day: date) -> Period:
-        return self.calendar.containing(day, self.kind)
+        found = self._periods.get(day)
+        if found is None:
+            found = self._periods[day] = self.calendar.containing(day, self.kind)
+        return found
 
 
 # -- eligibility --------------------------------------------------------------
@@ -164,6 +170,14 @@ class _Context:
 
 def _eligible_in(ctx: _Context, rep_id: str, period: Period) -> bool:
     """Plan eligibility of a rep for a whole period (docs: Eligibility)."""
+    key = (rep_id, period.key)
+    found = ctx._eligible.get(key)
+    if found is None:
+        found = ctx._eligible[key] = _eligibility(ctx, rep_id, period)
+    return found
+
+
+def _eligibility(ctx: _Context, rep_id: str, period: Period) -> bool:
     rules = ctx.plan.eligibility
     entry = ctx.roster.get(rep_id)
     if entry is None:
@@ -193,6 +207,13 @@ def _credit_counts(ctx: _Context, credit: Credit) -> bool:
 
 def _quota_for(ctx: _Context, rep_id: str, period: Period) -> Decimal | None:
     """Exact key, else the sum of finer quotas that tile the period (months or quarters)."""
+    key = (rep_id, period.key)
+    if key not in ctx._quota:
+        ctx._quota[key] = _resolve_quota(ctx, rep_id, period)
+    return ctx._quota[key]
+
+
+def _resolve_quota(ctx: _Context, rep_id: str, period: Period) -> Decimal | None:
     exact = ctx.quotas.get((rep_id, period.key))
     if exact is not None:
         return exact
