@@ -19,6 +19,7 @@ Weights must be finite and non-negative; the total must be non-negative.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,15 +50,22 @@ class Allocation:
     fell_back_to_equal: bool = False
 
 
-def _as_fraction(recipient: str, weight: Weight) -> Fraction:
+def _as_ratio(recipient: str, weight: Weight) -> tuple[int, int]:
+    """The weight as an exact (numerator, denominator) pair."""
     if isinstance(weight, bool) or not isinstance(weight, Decimal | int | Fraction):
         raise TargetError(f"weight of {recipient!r} must be a Decimal or int, got {weight!r}")
     if isinstance(weight, Decimal) and not weight.is_finite():
         raise TargetError(f"weight of {recipient!r} is not finite: {weight}")
-    value = Fraction(weight)
-    if value < 0:
+    if weight < 0:
         raise TargetError(f"weight of {recipient!r} is negative: {weight}")
-    return value
+    return weight.as_integer_ratio()
+
+
+def _integer_weights(weights: Mapping[str, Weight]) -> dict[str, int]:
+    """Exact integer weights in the same proportions (scaled by a common denominator)."""
+    ratios = {rid: _as_ratio(rid, w) for rid, w in weights.items()}
+    common = math.lcm(*(d for _, d in ratios.values()))
+    return {rid: n * (common // d) for rid, (n, d) in ratios.items()}
 
 
 def allocate(total: int, weights: Mapping[str, Weight]) -> Allocation:
@@ -70,20 +78,19 @@ def allocate(total: int, weights: Mapping[str, Weight]) -> Allocation:
         if total == 0:
             return Allocation(0, {})
         raise TargetError(f"cannot allocate {total} units: there are no recipients")
-    fractions = {rid: _as_fraction(rid, w) for rid, w in weights.items()}
-    weight_sum = sum(fractions.values(), Fraction(0))
+    integers = _integer_weights(weights)
+    weight_sum = sum(integers.values())
     fell_back = weight_sum == 0
     if fell_back:
-        log.debug("all %d weights are zero; splitting %d equally", len(fractions), total)
-        fractions = dict.fromkeys(fractions, Fraction(1))
-        weight_sum = Fraction(len(fractions))
+        log.debug("all %d weights are zero; splitting %d equally", len(integers), total)
+        integers = dict.fromkeys(integers, 1)
+        weight_sum = len(integers)
     parts: dict[str, int] = {}
-    remainders: list[tuple[Fraction, str]] = []
-    for rid, weight in fractions.items():
-        share = total * weight / weight_sum
-        floor = share.numerator // share.denominator
-        parts[rid] = floor
-        remainders.append((share - floor, rid))
+    # Exact share = total × w / Σw; floor and remainder (over the common Σw) in integers.
+    remainders: list[tuple[int, str]] = []
+    for rid, weight in integers.items():
+        parts[rid], remainder = divmod(total * weight, weight_sum)
+        remainders.append((remainder, rid))
     leftover = total - sum(parts.values())
     # Largest remainder first; ties to the smaller id so the result never depends on input order.
     for _, rid in sorted(remainders, key=lambda item: (-item[0], item[1]))[:leftover]:
@@ -123,14 +130,12 @@ def round_matrix(
     table: dict[str, list[int]] = {r: [0] * len(column_totals) for r in rows}
     if grand == 0:
         return table
-    remainders: dict[tuple[int, int], Fraction] = {}
+    remainders: dict[tuple[int, int], int] = {}  # numerators over `grand`
     for i, r in enumerate(rows):
         for j, col in enumerate(column_totals):
-            share = Fraction(row_totals[r] * col, grand)
-            floor = share.numerator // share.denominator
-            table[r][j] = floor
-            if share != floor:
-                remainders[(i, j)] = share - floor
+            table[r][j], remainder = divmod(row_totals[r] * col, grand)
+            if remainder:
+                remainders[(i, j)] = remainder
     row_need = [row_totals[r] - sum(table[r]) for r in rows]
     col_need = [col - sum(table[r][j] for r in rows) for j, col in enumerate(column_totals)]
     chosen = _place_units(row_need, col_need, remainders)
@@ -140,48 +145,50 @@ def round_matrix(
 
 
 def _place_units(
-    row_need: list[int], col_need: list[int], remainders: Mapping[tuple[int, int], Fraction]
+    row_need: list[int], col_need: list[int], remainders: Mapping[tuple[int, int], int]
 ) -> set[tuple[int, int]]:
     """Pick cells (at most one unit each) meeting every row's and column's need.
 
-    A bipartite b-matching solved by augmenting paths (Ford-Fulkerson); sizes
-    are tiny (children × 12 months), so clarity beats speed here.
+    A bipartite b-matching: a greedy pass in remainder order places most
+    units, then augmenting paths (Kuhn's algorithm with column capacities)
+    place the rest, moving earlier choices where needed.
     """
     order = sorted(remainders, key=lambda cell: (-remainders[cell], cell))
     cells_of_row: dict[int, list[int]] = {}
     for i, j in order:
         cells_of_row.setdefault(i, []).append(j)
     chosen: set[tuple[int, int]] = set()
-    col_used = [0] * len(col_need)
+    rows_in_col: dict[int, set[int]] = {j: set() for j in range(len(col_need))}
+    row_left = list(row_need)
+    for i, j in order:
+        if row_left[i] > 0 and len(rows_in_col[j]) < col_need[j]:
+            chosen.add((i, j))
+            rows_in_col[j].add(i)
+            row_left[i] -= 1
 
     def augment(i: int, seen_cols: set[int]) -> bool:
         for j in cells_of_row.get(i, []):
             if (i, j) in chosen or j in seen_cols:
                 continue
             seen_cols.add(j)
-            if col_used[j] < col_need[j]:
+            if len(rows_in_col[j]) < col_need[j]:
                 chosen.add((i, j))
-                col_used[j] += 1
+                rows_in_col[j].add(i)
                 return True
-            # Column full: try to move one of its units to another row's free cell.
-            for k in [k for (k, jj) in chosen if jj == j]:
-                if _reroute(k, j, seen_cols):
+            # Column full: move one of its units to another cell of that unit's row.
+            for k in sorted(rows_in_col[j]):
+                chosen.discard((k, j))
+                rows_in_col[j].discard(k)
+                if augment(k, seen_cols):
                     chosen.add((i, j))
+                    rows_in_col[j].add(i)
                     return True
+                chosen.add((k, j))
+                rows_in_col[j].add(k)
         return False
 
-    def _reroute(k: int, j: int, seen_cols: set[int]) -> bool:
-        chosen.discard((k, j))
-        col_used[j] -= 1
-        if augment(k, seen_cols):
-            col_used[j] += 1
-            return True
-        chosen.add((k, j))
-        col_used[j] += 1
-        return False
-
-    for i, need in enumerate(row_need):
+    for i, need in enumerate(row_left):
         for _ in range(need):
             if not augment(i, set()):
-                raise TargetError("internal error: no exact monthly split exists")  # unreachable
+                raise TargetError("internal error: no exact split exists")  # unreachable
     return chosen
