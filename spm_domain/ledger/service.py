@@ -26,6 +26,7 @@ from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from spm_domain.currency import get_currency
 from spm_domain.errors import DomainError
@@ -733,8 +734,12 @@ class Ledger:
                     raise LedgerConflictError(
                         f"line(s) {list(chunk)} changed concurrently; nothing was written, retry"
                     )
+        # Mirror the committed-to-be values in memory without marking the objects
+        # dirty (a flush must never issue a second UPDATE, e.g. on a paid line).
         for line in lines:
-            session.refresh(line)
+            set_committed_value(line, "version", line.version + 1)
+            for key, value in values.items():
+                set_committed_value(line, key, value)
 
     # -- approvals -----------------------------------------------------------
     def approve(self, line_id: int, actor: str, level: str) -> LineView:
