@@ -13,11 +13,15 @@ from spm_domain.targets import (
     OrgUnitRecord,
     RepRecord,
     SeasonalProfile,
+    TargetChange,
     allocate,
     allocate_equal,
     apply_monthly_split,
+    apply_product_mix,
     build_org_tree,
     cascade_target,
+    day_of_period,
+    prorate_target,
     round_matrix,
     split_annual_target,
     sum_errors,
@@ -103,6 +107,7 @@ methods = st.sampled_from(list(AllocationMethod))
     rules=st.builds(CascadeRules, methods, methods, methods),
     rep_values=st.lists(weights, min_size=60, max_size=60),
     monthly=st.booleans(),
+    mix=st.dictionaries(ids, weights, max_size=4),
 )
 def test_cascade_sums_exactly_at_every_level(
     tree_data: tuple[list[OrgUnitRecord], list[RepRecord]],
@@ -110,6 +115,7 @@ def test_cascade_sums_exactly_at_every_level(
     rules: CascadeRules,
     rep_values: list[Decimal],
     monthly: bool,
+    mix: dict[str, Decimal],
 ) -> None:
     tree = build_org_tree(*tree_data)
     reps = tree.rep_ids()
@@ -118,6 +124,8 @@ def test_cascade_sums_exactly_at_every_level(
     if monthly:
         months = list(allocate(total, {f"{m:02d}": 1 + m % 3 for m in range(12)}).parts.values())
         result = apply_monthly_split(result, months)
+    if mix:
+        result = apply_product_mix(result, mix)
     assert sum_errors(result) == []
     assert result.amount == total
     assert sum(result.find(r).amount for r in reps) == total
@@ -143,3 +151,21 @@ def test_round_matrix_rows_and_columns_are_exact(rows: list[int], col_weights: l
         for j, c in enumerate(cols):
             exact = Fraction(v * c, total) if total else Fraction(0)
             assert abs(table[f"r{i}"][j] - exact) < 1
+
+
+@SETTINGS
+@given(
+    initial=st.integers(0, 10**12),
+    changes=st.lists(st.tuples(st.integers(1, 92), st.integers(0, 10**12)), max_size=4),
+)
+def test_prorated_target_lies_between_the_targets_in_force(
+    initial: int, changes: list[tuple[int, int]]
+) -> None:
+    q3 = Calendar().parse("2017-Q3")
+    by_day = dict(changes)  # one change per day, in date order
+    ordered = [TargetChange(day_of_period(q3, d), v) for d, v in sorted(by_day.items())]
+    result = prorate_target(q3, initial, ordered)
+    in_force = [s.target for s in result.segments]
+    assert min(in_force) <= result.effective <= max(in_force)
+    assert sum(s.days for s in result.segments) == q3.days
+    assert abs(result.effective - result.exact) <= Fraction(1, 2)

@@ -278,3 +278,11 @@ def test_default_history_falls_back_to_the_target_period_when_the_previous_is_em
     assert payload["history_period"] == "2016" and "2015 has no credits" in payload["history_note"]
     explicit = json.loads(run(*args, "--period", "2016", "--history-period", "2015").stdout)
     assert explicit["history_period"] == "2015" and explicit["tree"]["fell_back_to_equal"] is True
+
+
+@pytest.mark.parametrize(
+    "verb", [["targets", "cascade"], ["targets", "prorate"], ["quota", "status"]]
+)
+def test_every_verb_has_help(verb: list[str]) -> None:
+    result = run(*verb, "--help")
+    assert result.exit_code == 0 and "--json" in result.stdout
