@@ -4,6 +4,7 @@ API keys (`spm serve keys create | list | revoke`)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,8 @@ def serve(
         command.append("--reload")
     log.info("serving on http://%s:%d (data dir %s)", host, port, settings.data_dir)
     process = subprocess.Popen(command, env=env)
+    # Forward a stop request (service manager, container runtime) to the server.
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:
         code = process.wait()
     except KeyboardInterrupt:
