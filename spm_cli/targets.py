@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from spm_cli.common import ExitCode, cli_errors, emit_json
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.ingest.storage import CanonicalStore
     from spm_domain.periods import Calendar, Period
     from spm_domain.quotas import CreditRecord, QuotaProgress
     from spm_domain.targets import AllocatedNode, OrgUnitRecord, RepRecord
@@ -41,16 +43,18 @@ quota_app = typer.Typer(
 )
 
 DATA_DIR_OPTION = typer.Option(
-    Path("./data"),
+    "./data",
     "--data-dir",
-    help="Directory of the canonical store (<dir>/canonical/*.parquet).",
+    help="Canonical store: a directory (<dir>/canonical/*.parquet) or a PostgreSQL URL.",
 )
 
 
 def _error_map() -> dict[type[BaseException], ExitCode]:
+    from features.ingest.storage import StoreError
     from spm_domain.errors import DomainError
 
     return {
+        StoreError: ExitCode.UNAVAILABLE,
         FileNotFoundError: ExitCode.NOT_FOUND,
         DomainError: ExitCode.INVALID_INPUT,
         _InputError: ExitCode.INVALID_INPUT,
@@ -69,10 +73,22 @@ class _MissingData(LookupError):
 # ----------------------------------------------------------------- reading rows
 
 
-def _read(data_dir: Path, name: str) -> pd.DataFrame:
+@contextmanager
+def _opened_store(data_dir: str) -> Iterator[CanonicalStore]:
+    """The canonical store for one verb; a PostgreSQL engine is disposed afterwards."""
     from features.ingest.storage import open_store
 
-    return open_store(data_dir).read_table(name)
+    store = open_store(data_dir)
+    try:
+        yield store
+    finally:
+        dispose = getattr(store, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+
+def _read(store: CanonicalStore, name: str) -> pd.DataFrame:
+    return store.read_table(name)
 
 
 def _missing(value: Any) -> bool:
@@ -242,11 +258,11 @@ def _console() -> Any:
     return console if console.is_terminal else Console(soft_wrap=True, width=200)
 
 
-def _fx_rates(data_dir: Path) -> dict[tuple[str, str, str], Decimal]:
+def _fx_rates(store: CanonicalStore) -> dict[tuple[str, str, str], Decimal]:
     """The canonical fx_rates as {(YYYY-MM, from, to): rate}."""
     t = "fx_rates"
     rates: dict[tuple[str, str, str], Decimal] = {}
-    for n, r in _rows(_read(data_dir, t), ("period", "from_currency", "to_currency", "rate")):
+    for n, r in _rows(_read(store, t), ("period", "from_currency", "to_currency", "rate")):
         key = (
             _required_text(t, n, "period", r["period"]),
             _required_text(t, n, "from_currency", r["from_currency"]),
@@ -429,7 +445,7 @@ def cascade(
     include_managers: bool = typer.Option(
         False, "--include-managers", help="Give reps who manage others an individual target too."
     ),
-    data_dir: Path = DATA_DIR_OPTION,
+    data_dir: str = DATA_DIR_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Write the result: .json (tree) or .csv."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     fiscal_start_month: int = FISCAL_START_OPTION,
@@ -482,7 +498,31 @@ def _cascade(
     template_file: Path | None,
     measure_name: str | None,
     history_key: str | None,
-    data_dir: Path,
+    data_dir: str,
+    fiscal_start_month: int,
+    timezone: str,
+    root: str | None,
+    include_managers: bool,
+) -> tuple[AllocatedNode, dict[str, Any]]:
+    with _opened_store(data_dir) as store:
+        return _cascade_in(
+            store, total, period_key, currency, method, weights_file, profile_name,
+            template_file, measure_name, history_key, fiscal_start_month, timezone,
+            root, include_managers,
+        )  # fmt: skip
+
+
+def _cascade_in(
+    store: CanonicalStore,
+    total: str,
+    period_key: str,
+    currency: str | None,
+    method: str | None,
+    weights_file: Path | None,
+    profile_name: str | None,
+    template_file: Path | None,
+    measure_name: str | None,
+    history_key: str | None,
     fiscal_start_month: int,
     timezone: str,
     root: str | None,
@@ -539,10 +579,10 @@ def _cascade(
         calendar.parse(history_key) if history_key else _previous_period(calendar, period)
     )
 
-    units_frame = _read(data_dir, "org_units")
+    units_frame = _read(store, "org_units")
     if units_frame.empty:
-        raise _MissingData(f"no org_units in the store at {data_dir}: import data first")
-    reps_frame = _read(data_dir, "reps")
+        raise _MissingData(f"no org_units in the store at {store.location}: import data first")
+    reps_frame = _read(store, "reps")
     # Managers carry their team's number, not an individual target (unless asked).
     managers = set() if include_managers else {m for m in _manager_of(reps_frame).values() if m}
     tree = build_org_tree(
@@ -559,8 +599,8 @@ def _cascade(
     uses_history = AllocationMethod.HISTORY in (rules.region, rules.team, rules.rep)
     skipped_note = ""
     if uses_history or profile_choice is ProfileChoice.SEASONAL:
-        all_records = _credit_records(_read(data_dir, "transactions"))
-        fx = _fx_rates(data_dir) if measure.is_money else None
+        all_records = _credit_records(_read(store, "transactions"))
+        fx = _fx_rates(store) if measure.is_money else None
         # Default history is the previous period; if it has no credits at all (e.g. a
         # data set covering one year), the target period's own credits are used instead.
         candidates = [history_period] if history_key else [history_period, period]
@@ -789,7 +829,7 @@ def status(
         "--own-credits-only",
         help="Measure managers on their own credits only (default: plus their reports').",
     ),
-    data_dir: Path = DATA_DIR_OPTION,
+    data_dir: str = DATA_DIR_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     fiscal_start_month: int = FISCAL_START_OPTION,
     timezone: str = TIMEZONE_OPTION,
@@ -829,7 +869,27 @@ def _quota_status(
     measure_name: str | None,
     milestones_text: Sequence[str],
     rules: Any,
-    data_dir: Path,
+    data_dir: str,
+    *,
+    show_progress: bool,
+    roll_up: bool,
+) -> list[QuotaProgress]:
+    with _opened_store(data_dir) as store:
+        return _quota_status_in(
+            store, calendar, period_key, as_of, rep_ids, measure_name, milestones_text,
+            rules, show_progress=show_progress, roll_up=roll_up,
+        )  # fmt: skip
+
+
+def _quota_status_in(
+    store: CanonicalStore,
+    calendar: Calendar,
+    period_key: str,
+    as_of: datetime,
+    rep_ids: Sequence[str],
+    measure_name: str | None,
+    milestones_text: Sequence[str],
+    rules: Any,
     *,
     show_progress: bool,
     roll_up: bool,
@@ -845,7 +905,7 @@ def _quota_status(
             Milestone(f"{fraction} by {due.isoformat()}", due, fraction)
             for due, fraction in (_parse_milestone(t) for t in milestones_text)
         ]
-    quotas = _read(data_dir, "quotas")
+    quotas = _read(store, "quotas")
     rows = [
         (n, r)
         for n, r in _rows(quotas, ("rep_id", "period", "measure", "quota", "currency"))
@@ -854,7 +914,7 @@ def _quota_status(
     if not rows:
         known = sorted({str(p) for p in quotas["period"].dropna()})[:12] if len(quotas) else []
         raise _MissingData(
-            f"no quotas for period {period.key} in {data_dir}"
+            f"no quotas for period {period.key} in {store.location}"
             + (f"; periods present include {', '.join(known)}" if known else "")
         )
     if measure_name:
@@ -867,10 +927,10 @@ def _quota_status(
             raise _MissingData(f"no {period.key} quota for rep(s) {', '.join(missing)}")
     if not rows:
         raise _MissingData(f"no {period.key} quotas match the filters")
-    records = _credit_records(_read(data_dir, "transactions"))
+    records = _credit_records(_read(store, "transactions"))
     cancelled_by = calendar.local_date(as_of)
-    manager_of = _manager_of(_read(data_dir, "reps")) if roll_up else {}
-    fx = _fx_rates(data_dir)
+    manager_of = _manager_of(_read(store, "reps")) if roll_up else {}
+    fx = _fx_rates(store)
     cache: dict[tuple[str, str | None], dict[str, Any]] = {}
     results: list[QuotaProgress] = []
     for n, r in _track(rows, "evaluating quotas", show_progress):
