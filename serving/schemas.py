@@ -293,3 +293,22 @@ EXAMPLE_OPEN_DEALS: list[dict[str, Any]] = [
     {"transaction_id": "D", "amount": "20000.00", "currency": "USD",
      "credit_date": "2025-03-28", "probability": "0.6"},
 ]  # fmt: skip
+
+
+class FieldError(_Row):
+    path: str = Field(examples=["transactions[3].amount"])
+    message: str
+    type: str
+
+
+class ErrorDetail(_Row):
+    status: int = Field(examples=[422])
+    code: str = Field(examples=["validation_error"])
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class ErrorEnvelope(_Row):
+    """Every `/v1` error: one envelope, never a stack trace or a server path."""
+
+    error: ErrorDetail

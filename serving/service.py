@@ -30,6 +30,7 @@ from serving.errors import ApiError, UnauthenticatedError
 from serving.health import health, readiness
 from serving.metrics import api_metrics
 from serving.middleware import ERROR_STATE, PRINCIPAL_STATE, ApiGuardMiddleware
+from serving.openapi import OpenApiMiddleware
 from serving.ports import CalculationInputs, EstimateInputs, QuotaStatusInputs
 from serving.schemas import (
     EXAMPLE_OPEN_DEALS,
@@ -193,3 +194,4 @@ class SpmService:
 
 SpmService.mount_asgi_app(_health_app(), path="/v1", name="health")
 SpmService.add_asgi_middleware(ApiGuardMiddleware)
+SpmService.add_asgi_middleware(OpenApiMiddleware)

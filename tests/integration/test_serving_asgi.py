@@ -61,9 +61,20 @@ def _call(api: _Client, endpoint: Endpoint, headers: dict[str, str], rep: str = 
 # -- the role matrix over every endpoint --------------------------------------
 
 
+def _served_paths(app: Any, prefix: str = "") -> set[str]:
+    from starlette.routing import Mount, Route
+
+    paths: set[str] = set()
+    for route in getattr(app, "routes", []):
+        if isinstance(route, Mount):
+            paths |= _served_paths(route.app, prefix + route.path)
+        elif isinstance(route, Route):
+            paths.add(prefix + route.path)
+    return paths
+
+
 def test_every_served_v1_route_is_in_the_policy_table(api: _Client) -> None:
-    served = set(api.http.get("/docs.json").json()["paths"]) | {"/v1/health", "/v1/health/ready"}
-    served_v1 = {p for p in served if p.startswith("/v1")}
+    served_v1 = {p for p in _served_paths(api.http.app) if p.startswith("/v1")}
     assert served_v1 == {e.path for e in ENDPOINTS}
 
 
@@ -337,6 +348,18 @@ def test_openapi_documents_money_as_strings_with_examples(api: _Client) -> None:
     assert schema["properties"]["transactions"]["examples"][0][0]["amount"] == "30000.00"
     amount = spec["components"]["schemas"]["TransactionRow"]["properties"]["amount"]
     assert amount["type"] == "string" and "pattern" in amount
+
+
+def test_openapi_documents_auth_errors_and_health(api: _Client) -> None:
+    spec = api.http.get("/docs.json").json()
+    assert {"bearer", "apiKey"} <= set(spec["components"]["securitySchemes"])
+    for endpoint in ENDPOINTS:
+        operation = spec["paths"][endpoint.path][endpoint.method.lower()]
+        assert {"401", "403", "422"} <= set(operation["responses"]), endpoint.path
+        assert "400" not in operation["responses"]
+        assert operation["security"]
+    error = spec["components"]["schemas"]["ErrorEnvelope"]
+    assert error["properties"]["error"]["$ref"].endswith("ErrorDetail")
 
 
 def test_responses_never_leak_the_key(api: _Client) -> None:
