@@ -65,3 +65,14 @@ def test_minimal_template_uses_documented_defaults() -> None:
 def test_bad_templates_name_file_and_field(text: str, message: str) -> None:
     with pytest.raises(TargetError, match=message):
         parse_template(text, "T.yaml")
+
+
+def test_the_documented_template_is_valid() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "quotas-and-targets.md"
+    text = doc.read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    template = parse_template(block, str(doc))
+    assert template.name == "annual-revenue" and template.profile is ProfileChoice.SEASONAL
+    assert template.rules().rep is AllocationMethod.EQUAL
