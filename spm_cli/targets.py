@@ -88,7 +88,11 @@ def _opened_store(data_dir: str) -> Iterator[CanonicalStore]:
 
 
 def _read(store: CanonicalStore, name: str) -> pd.DataFrame:
-    return store.read_table(name)
+    """One canonical table, with a transient spinner on stderr while it loads."""
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"reading {name}", spinner="dots"):
+        return store.read_table(name)
 
 
 def _missing(value: Any) -> bool:
