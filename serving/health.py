@@ -28,10 +28,13 @@ def health() -> Health:
 def _check(name: str, source: str | None, probe: object) -> ComponentHealth:
     try:
         result = probe() if callable(probe) else None
+    except ComponentUnavailableError as exc:
+        # Expected until configured (probes call this often): quiet, and safe to show.
+        log.debug("readiness: %s is not available: %s", name, exc)
+        return ComponentHealth(name=name, ok=False, source=source, detail=str(exc))
     except Exception as exc:
         log.warning("readiness: %s is not available: %s", name, exc)
-        # Our own unavailability messages are safe to show; anything else only by type.
-        safe = str(exc) if isinstance(exc, ComponentUnavailableError) else type(exc).__name__
+        safe = type(exc).__name__  # other messages may hold hosts or paths
         return ComponentHealth(name=name, ok=False, source=source, detail=safe)
     detail = str(result) if isinstance(result, str) else None
     return ComponentHealth(name=name, ok=True, source=source, detail=detail)

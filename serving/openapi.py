@@ -53,7 +53,7 @@ def patch_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec.setdefault("components", {})
     components.setdefault("schemas", {}).update(_schemas())
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
-    security = [{"bearer": []}, {"apiKey": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     paths = spec.setdefault("paths", {})
     for endpoint in ENDPOINTS:
         if endpoint.method == "GET" and endpoint.path in GET_MODELS:
