@@ -19,35 +19,52 @@ def assert_canonical(tables: Mapping[str, pd.DataFrame]) -> None:
     assert not issues, "\n".join(issues[:20])
 
 
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or value != value
+def _input_rows(name: str, old: pd.DataFrame, after: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The rows of `after` that came from `old`: input rows keep their order and
+    come first, new rows go last."""
+    new = after[name]
+    assert len(new) >= len(old), f"{name}: rows were dropped"
+    head = new.iloc[: len(old)].reset_index(drop=True)
+    key = list(CANONICAL_TABLES[name].primary_key)
+    assert head[key].astype(str).equals(old[key].astype(str).reset_index(drop=True)), (
+        f"{name}: input rows moved"
+    )
+    return head
 
 
-def _same(a: object, b: object) -> bool:
-    if _missing(a) or _missing(b):
-        return _missing(a) and _missing(b)
-    return type(a) is type(b) and bool(a == b)
+def _changed(old: pd.Series, new: pd.Series) -> pd.Series:
+    """Per row: the value differs (NA = NA; Decimal('1') != Decimal('1.0') as text)."""
+    old, new = old.reset_index(drop=True), new.reset_index(drop=True)
+    both_na = old.isna() & new.isna()
+    if old.dtype == object or new.dtype == object:
+        same = pd.Series([repr(a) == repr(b) for a, b in zip(old, new, strict=True)], dtype=bool)
+    else:
+        same = (old == new).fillna(False).astype(bool)
+    return ~(same | both_na)
+
+
+def _value_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c != SYNTHETIC_FIELDS]
 
 
 def assert_real_values_unchanged(
     before: Mapping[str, pd.DataFrame], after: Mapping[str, pd.DataFrame]
 ) -> None:
     """Row for row, every value of `before` that `after` does not flag as synthetic
-    is identical (same type and value); input rows keep their order, new rows go last."""
+    is identical (same dtype, same value)."""
     for name, old in before.items():
-        new = after[name]
-        assert len(new) >= len(old), f"{name}: rows were dropped"
-        head = new.iloc[: len(old)].reset_index(drop=True)
-        key = list(CANONICAL_TABLES[name].primary_key)
-        assert head[key].astype(str).equals(old[key].astype(str).reset_index(drop=True)), (
-            f"{name}: input rows moved"
-        )
-        for column in old.columns.drop(SYNTHETIC_FIELDS, errors="ignore"):
-            flagged = synthetic_mask(head, column).to_numpy()
-            for i, (a, b) in enumerate(zip(old[column], head[column], strict=True)):
-                if old["is_synthetic"].iloc[i] or flagged[i]:
-                    continue
-                assert _same(a, b), f"{name} row {i} column {column}: {a!r} became {b!r}"
+        head = _input_rows(name, old, after)
+        real = ~old["is_synthetic"].fillna(False).astype(bool).reset_index(drop=True)
+        for column in _value_columns(old):
+            assert head[column].dtype == old[column].dtype, f"{name}.{column}: dtype changed"
+            kept = real & ~synthetic_mask(head, column)
+            changed = _changed(old[column], head[column]) & kept
+            if changed.any():
+                i = int(changed.idxmax())
+                raise AssertionError(
+                    f"{name} row {i} column {column}: {old[column].iloc[i]!r}"
+                    f" became {head[column].iloc[i]!r}"
+                )
 
 
 def assert_filled_values_flagged(
@@ -55,12 +72,12 @@ def assert_filled_values_flagged(
 ) -> None:
     """Every value that changed on a real row is named in its synthetic_fields."""
     for name, old in before.items():
-        head = after[name].iloc[: len(old)].reset_index(drop=True)
-        for column in old.columns.drop(SYNTHETIC_FIELDS, errors="ignore"):
-            flagged = synthetic_mask(head, column).to_numpy()
-            for i, (a, b) in enumerate(zip(old[column], head[column], strict=True)):
-                if not _same(a, b):
-                    assert flagged[i], f"{name} row {i}: {column} changed but is not flagged"
+        head = _input_rows(name, old, after)
+        for column in _value_columns(old):
+            unflagged = _changed(old[column], head[column]) & ~synthetic_mask(head, column)
+            assert not unflagged.any(), (
+                f"{name} row {int(unflagged.idxmax())}: {column} changed but is not flagged"
+            )
         added = after[name].iloc[len(old) :]
         assert added["is_synthetic"].all(), f"{name}: added rows not marked is_synthetic"
 

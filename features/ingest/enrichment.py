@@ -34,8 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.ingest.dtypes import canonical_table, conform_frame, empty_frame
-from features.ingest.schema import CANONICAL_TABLES
+from features.ingest.dtypes import (
+    canonical_table,
+    conform_frame,
+    empty_frame,
+    is_attr_column,
+    pandas_dtype,
+)
+from features.ingest.schema import CANONICAL_TABLES, ColumnType
 from spm_domain.money import EXACT_CONTEXT
 from spm_domain.periods import Calendar
 
@@ -47,7 +53,7 @@ SOURCE_AMOUNT = "attr_source_amount"
 SOURCE_CURRENCY = "attr_source_currency"
 # Used only when a source has no real timestamp at all and no as_of is given.
 FALLBACK_AS_OF = pd.Timestamp("2018-01-01T00:00:00Z")
-_DAY = pd.Timedelta(days=1)
+_LAST_INSTANT_OF_DAY = pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
 _WORKDAY_START_S = 8 * 3600  # synthetic times of day fall in 08:00-18:00 UTC
 _WORKDAY_SPAN_S = 10 * 3600
 _REVENUE = "revenue"
@@ -67,6 +73,8 @@ class SecondCurrencyRule:
     Rates are `1 base_currency = rate currency`, a seeded random walk in whole
     millionths around `center_rate` (6 decimals, exact)."""
 
+    #: The source whose region converts (other sources may have a "West" too).
+    source: str = "maven_crm"
     region_name: str = "West"
     currency: str = "EUR"
     base_currency: str = "USD"
@@ -88,6 +96,9 @@ class EnrichmentConfig:
     second_currency: SecondCurrencyRule | None = SecondCurrencyRule()
     #: Monthly quota = growth x the rep's credited revenue three months earlier.
     quota_growth: Decimal = Decimal("1.00")
+    #: Sources whose reps get derived quotas (None: every source). Only Maven
+    #: needs them: AdventureWorks has real quotas, the others have no people.
+    quota_sources: frozenset[str] | None = frozenset({"maven_crm"})
     quota_rounding: Decimal = Decimal("100")
     quota_floor: Decimal = Decimal("1000")
     quota_calendar: Calendar = field(default_factory=Calendar)
@@ -100,6 +111,8 @@ class EnrichmentConfig:
     lead_owner_currency: str = "USD"
     #: Hire dates: 30..N days before a rep's first activity.
     max_hire_lead_days: int = 720
+    #: Roles that are not people (Superstore's regional house accounts): no hire date.
+    roles_without_hire_date: frozenset[str] = frozenset({"house_account"})
 
     def applies_to(self, source: object) -> bool:
         return self.sources is None or (isinstance(source, str) and source in self.sources)
@@ -222,7 +235,7 @@ def _latest_real_timestamps(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.
         for column in columns:
             values = real[column]
             if not isinstance(values.dtype, pd.DatetimeTZDtype):
-                values = values.dt.tz_localize("UTC") + _DAY
+                values = values.dt.tz_localize("UTC") + _LAST_INSTANT_OF_DAY
             masked = values.where(~_flagged(real, column))
             for source, ts in masked.groupby(real["source"].astype(str)).max().items():
                 if pd.notna(ts) and (str(source) not in latest or ts > latest[str(source)]):
@@ -257,16 +270,27 @@ def synthetic_mask(frame: pd.DataFrame, column: str) -> pd.Series:
     return _synthetic_rows(frame) | _flagged(frame, column)
 
 
+def _per_source(sources: pd.Series, value_of: Callable[[str], Any]) -> pd.Series:
+    """value_of(source) for each row, computed once per distinct source."""
+    values = {s: value_of(str(s)) for s in sources.dropna().unique()}
+    return sources.map(values).astype(object)
+
+
 def _add_flags(frame: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> None:
     """Name `columns` in `synthetic_fields` of the real rows selected by `mask` (in place)."""
     targets = mask & ~_synthetic_rows(frame)
     if not targets.any():
         return
+    merged: dict[object, str] = {}
+
+    def merge(existing: object) -> str:
+        if existing not in merged:
+            names = set(existing.split(",")) if isinstance(existing, str) and existing else set()
+            merged[existing] = ",".join(sorted(names | set(columns)))
+        return merged[existing]
+
     current = frame[SYNTHETIC_FIELDS].astype(object)
-    for idx in frame.index[targets.to_numpy()]:
-        existing = current.at[idx]
-        names = set(existing.split(",")) if isinstance(existing, str) and existing else set()
-        current.at[idx] = ",".join(sorted(names | set(columns)))
+    current[targets] = current[targets].map(merge)
     frame[SYNTHETIC_FIELDS] = current.astype(pd.StringDtype())
 
 
@@ -276,9 +300,11 @@ def _applies(frame: pd.DataFrame, ctx: EnrichmentContext) -> pd.Series:
     return frame["source"].map(ctx.config.applies_to).astype(bool)
 
 
-def _append(table: str, existing: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _append(
+    table: str, existing: pd.DataFrame, rows: list[dict[str, Any]] | pd.DataFrame
+) -> pd.DataFrame:
     """The existing rows, then the new ones, in canonical dtypes."""
-    added = pd.DataFrame(rows)
+    added = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if existing.empty:
         return conform_frame(added, table)
     return conform_frame(pd.concat([existing.astype(object), added], ignore_index=True), table)
@@ -319,9 +345,9 @@ def fill_opportunity_created_at(
         ctx.integers("opportunity_created_lag", keys, 1, cfg.max_created_before_engaged_days),
         ctx.integers("opportunity_open_age", keys, 1, cfg.max_open_deal_age_days),
     )
-    as_of_days = pd.Series(
-        [ctx.as_of_for(s).floor("D") for s in rows["source"]], index=rows.index
-    ).astype("datetime64[ns, UTC]")
+    as_of_days = _per_source(rows["source"], lambda s: ctx.as_of_for(s).floor("D")).astype(
+        "datetime64[ns, UTC]"
+    )
     base_day = anchor[todo].dt.floor("D").where(anchor[todo].notna(), as_of_days)
     created = (
         base_day
@@ -359,33 +385,25 @@ def synthesize_stage_history(
         return _NOTHING
     has_history = set(history["opportunity_id"].dropna().astype(str))
     todo = _applies(opps, ctx) & ~opps["opportunity_id"].astype(str).isin(has_history)
-    rows: list[dict[str, Any]] = []
-    for opp in opps[todo].itertuples(index=False):
-        events: list[tuple[Any, str]] = []
-        if pd.notna(opp.created_at):
-            events.append((opp.created_at, "prospecting"))
-        if pd.notna(opp.engaged_at):
-            events.append((opp.engaged_at, "engaging"))
-        if opp.outcome in ("won", "lost") and pd.notna(opp.closed_at):
-            events.append((opp.closed_at, str(opp.outcome)))
-        previous: str | None = None
-        last_time: Any = None
-        for when, stage in events:
-            if last_time is not None and when < last_time:
-                continue  # a real date out of order: keep the history monotone
-            rows.append(
-                {
-                    "opportunity_id": opp.opportunity_id,
-                    "changed_at": when,
-                    "from_stage": previous,
-                    "to_stage": stage,
-                    "source": opp.source,
-                    "is_synthetic": True,
-                }
-            )
-            previous, last_time = stage, when
-    if not rows:
+    deals = opps[todo].reset_index(drop=True)
+    closed = deals["outcome"].astype(str).isin(("won", "lost"))
+    events = pd.concat(
+        [
+            _stage_events(deals, deals["created_at"], "prospecting", 0),
+            _stage_events(deals, deals["engaged_at"], "engaging", 1),
+            _stage_events(deals, deals["closed_at"].where(closed), deals["outcome"], 2),
+        ]
+    )
+    if events.empty:
         return _NOTHING
+    events = events.sort_values(["deal", "step"], kind="stable")
+    # a real date out of order (closed before engaged) cannot be a path: drop it
+    running_max = events.groupby("deal")["changed_at"].cummax()
+    events = events[events["changed_at"] >= running_max]
+    events["from_stage"] = events.groupby("deal")["to_stage"].shift(1)
+    rows = events.assign(is_synthetic=True)[
+        ["opportunity_id", "changed_at", "from_stage", "to_stage", "source", "is_synthetic"]
+    ]
     item = GeneratedItem(
         "stage_history",
         "stage_history",
@@ -397,6 +415,23 @@ def synthesize_stage_history(
         " open deals only up to their current known stage",
     )
     return GapOutput({"stage_history": _append("stage_history", history, rows)}, (item,))
+
+
+def _stage_events(
+    deals: pd.DataFrame, when: pd.Series, stage: str | pd.Series, step: int
+) -> pd.DataFrame:
+    known = when.notna()
+    stages = stage[known] if isinstance(stage, pd.Series) else stage
+    return pd.DataFrame(
+        {
+            "deal": deals.index[known],
+            "step": step,
+            "opportunity_id": deals.loc[known, "opportunity_id"],
+            "changed_at": when[known],
+            "to_stage": stages,
+            "source": deals.loc[known, "source"],
+        }
+    )
 
 
 # ---------------------------------------------------------------- gap: second currency
@@ -434,9 +469,9 @@ def generate_fx_path(
 
 
 def _region_reps(
-    tables: Mapping[str, pd.DataFrame], ctx: EnrichmentContext, name: str
+    tables: Mapping[str, pd.DataFrame], ctx: EnrichmentContext, source: str, name: str
 ) -> pd.Series:
-    """Ids of the reps in the named region (by region_id or via their team's parent)."""
+    """Ids of the source's reps in the named region (by region_id or via their team)."""
     units = tables["org_units"]
     reps = tables["reps"]
     if units.empty or reps.empty:
@@ -444,6 +479,7 @@ def _region_reps(
     regions = units[
         (units["kind"].astype(str) == "region")
         & (units["name"].astype(str) == name)
+        & (units["source"].astype(str) == source)
         & _applies(units, ctx)
     ]
     region_ids = set(regions["unit_id"].astype(str))
@@ -505,7 +541,7 @@ def convert_region_to_second_currency(
     rule = ctx.config.second_currency
     if rule is None:
         return _NOTHING
-    rep_ids = set(_region_reps(tables, ctx, rule.region_name))
+    rep_ids = set(_region_reps(tables, ctx, rule.source, rule.region_name))
     if not rep_ids:
         log.info("second currency: no region named %r; nothing converted", rule.region_name)
         return _NOTHING
@@ -524,17 +560,13 @@ def convert_region_to_second_currency(
 
     sources = set(reps.loc[reps["rep_id"].astype(str).isin(rep_ids), "source"].astype(str))
     as_of_month = {s: _month_key(ctx.as_of_for(s)) for s in sources}
-    opp_month = pd.Series(
-        [
-            _month_key(closed) if pd.notna(closed) else as_of_month.get(str(src), "")
-            for closed, src in zip(opps["closed_at"], opps["source"], strict=True)
-        ],
-        index=opps.index,
-        dtype=object,
+    opp_month = (
+        opps["closed_at"]
+        .dt.strftime("%Y-%m")
+        .astype(object)
+        .where(opps["closed_at"].notna(), _per_source(opps["source"], as_of_month.get))
     )
-    credit_month = (
-        credits["credit_date"].map(lambda d: _month_key(d) if pd.notna(d) else "").astype(object)
-    )
+    credit_month = credits["credit_date"].dt.strftime("%Y-%m").astype(object)
 
     rates, fx_out, fx_items = _fx_rates_for(tables, ctx, rule, sources)
     updated: dict[str, pd.DataFrame] = {}
@@ -765,7 +797,12 @@ def derive_revenue_quotas(tables: Mapping[str, pd.DataFrame], ctx: EnrichmentCon
     has_quota = set(
         quotas.loc[quotas["measure"].astype(str) == _REVENUE, "rep_id"].dropna().astype(str)
     )
-    eligible = reps[_applies(reps, ctx) & ~reps["rep_id"].astype(str).isin(has_quota)]
+    in_scope = (
+        reps["source"]
+        .map(lambda s: cfg.quota_sources is None or str(s) in cfg.quota_sources)
+        .astype(bool)
+    )
+    eligible = reps[_applies(reps, ctx) & in_scope & ~reps["rep_id"].astype(str).isin(has_quota)]
     revenue = _credited_revenue(tables, eligible)
     if revenue.empty:
         return _NOTHING
@@ -1111,7 +1148,8 @@ def fill_rep_hire_dates(tables: Mapping[str, pd.DataFrame], ctx: EnrichmentConte
     reps = tables["reps"]
     if reps.empty:
         return _NOTHING
-    todo = reps["hire_date"].isna() & _applies(reps, ctx)
+    people = ~reps["role"].astype(str).isin(ctx.config.roles_without_hire_date)
+    todo = reps["hire_date"].isna() & people & _applies(reps, ctx)
     if not todo.any():
         return _NOTHING
     cfg = ctx.config
@@ -1175,6 +1213,26 @@ GAPS: tuple[Gap, ...] = (
 )
 
 
+def _has_canonical_dtype(series: pd.Series, column_type: ColumnType) -> bool:
+    if series.dtype != pandas_dtype(column_type):
+        return False
+    if column_type is ColumnType.DECIMAL:
+        return set(map(type, series)) <= {Decimal, type(None)}
+    return True
+
+
+def _canonical(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The frame in canonical column order and dtypes. conform_frame's per-value
+    coercion (slow on 100k rows) runs only when some dtype is not canonical yet."""
+    table = canonical_table(name)
+    order = [*table.column_names, *sorted(c for c in frame.columns if is_attr_column(c))]
+    if set(frame.columns) == set(order) and all(
+        _has_canonical_dtype(frame[c.name], c.type) for c in table.columns
+    ):
+        return frame[order].reset_index(drop=True)
+    return conform_frame(frame, table)
+
+
 def _prepare_inputs(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     unknown = sorted(set(tables) - set(CANONICAL_TABLES))
     if unknown:
@@ -1186,7 +1244,7 @@ def _prepare_inputs(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
             prepared[name] = empty_frame(name)
             continue
         try:
-            prepared[name] = conform_frame(frame, canonical_table(name))
+            prepared[name] = _canonical(frame, name)
         except (KeyError, TypeError, ValueError) as exc:
             raise EnrichmentError(f"table {name}: {exc}") from exc
     return prepared
@@ -1226,7 +1284,7 @@ def enrich(
         for item in output.items:
             log.info("enrichment %s: %d %s rows (%s)", item.gap, item.rows, item.table, item.rule)
     for name in updated:  # gaps keep canonical dtypes; this also orders the columns
-        working[name] = conform_frame(working[name], name)
+        working[name] = _canonical(working[name], name)
     result_tables = {
         name: frame for name, frame in working.items() if name in tables or name in updated
     }
