@@ -1,0 +1,524 @@
+"""The vectorized path: the same payouts as the exact engine, in exact scaled integers.
+
+For large runs of the common plan shapes (per-period settlement; percentage,
+fixed_per_deal, rate_table and tiered components; filters; splits; fx; cap),
+every amount is an exact integer at a known power-of-ten scale, held in
+numpy int64 when a bound computed beforehand proves no intermediate can
+overflow, else in numpy object arrays of Python ints (exact, slower). Nothing
+passes through a float. Lines are rounded once to the minor unit with the
+plan's mode, in integer arithmetic, so results equal the Decimal engine to
+the cent (tested). Explanations are not produced here: the exact engine
+(`calculate_commissions`) is the one that writes the explained lines; use
+this path for volume (benchmarks, what-if, estimators over many deals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spm_domain.commissions.plan import (
+    FixedPerDealComponent,
+    PercentageComponent,
+    Plan,
+    RateTableComponent,
+    TieredComponent,
+    load_plan,
+)
+from spm_domain.currency import get_currency
+from spm_domain.errors import DomainError
+
+INT64_SAFE = 2**62  # headroom under 2**63 for sums of a few terms
+MAX_SCALE = 12
+
+
+class NotVectorizable(DomainError):
+    """The plan or data needs the exact engine (reason in the message)."""
+
+
+def vectorizable_reason(plan: Plan) -> str | None:
+    """None when the vectorized path supports the plan, else why not."""
+    if plan.settlement != "per_period":
+        return "cumulative settlement"
+    if plan.credit_basis != "amount":
+        return f"credit_basis {plan.credit_basis}"
+    if plan.eligibility is not None or plan.draw is not None or plan.clawback is not None:
+        return "eligibility, draws and clawbacks"
+    for comp in plan.components:
+        if not isinstance(
+            comp, PercentageComponent | FixedPerDealComponent | RateTableComponent | TieredComponent
+        ):
+            return f"component type {comp.type}"
+        for column, wanted in (comp.filter or {}).items():
+            if not isinstance(wanted, str | list) and column != "credit_date":
+                return "date ranges on columns other than credit_date"
+    return None
+
+
+# -- exact scaled integers ---------------------------------------------------------
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _scaled(value: Decimal, scale: int) -> int:
+    return int(value.scaleb(scale))
+
+
+def scaled_column(values: Any, name: str) -> tuple[np.ndarray, int]:
+    """Text / Decimal / decimal128 values -> (int64 unscaled values, scale), exactly."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_decimal(array.type):
+        return _decimal_to_int64(array, name), array.type.scale
+    if pa.types.is_integer(array.type):
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64), 0
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise NotVectorizable(f"column {name}: type {array.type} is not text or decimal")
+    for scale in range(MAX_SCALE + 1):
+        try:
+            cast = pc.cast(array, pa.decimal128(38, scale))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return _decimal_to_int64(cast, name), scale
+    raise NotVectorizable(f"column {name}: values with more than {MAX_SCALE} decimals")
+
+
+def _decimal_to_int64(array: Any, name: str) -> np.ndarray:
+    if array.null_count:
+        raise NotVectorizable(f"column {name}: empty values")
+    buffer = array.buffers()[1]
+    words = np.frombuffer(buffer, dtype=np.int64, count=2 * (len(array) + array.offset))
+    words = words.reshape(-1, 2)[array.offset :]
+    low, high = words[:, 0], words[:, 1]
+    if not np.array_equal(high, np.where(low < 0, -1, 0)):
+        raise NotVectorizable(f"column {name}: values beyond 64-bit integers")
+    return low.copy()
+
+
+def _as_exact(values: np.ndarray, bound: int) -> np.ndarray:
+    """int64 when |intermediates| <= bound fits, else Python-int object arrays."""
+    return values if bound < INT64_SAFE else values.astype(object)
+
+
+def round_scaled(values: np.ndarray, scale: int, minor_unit: int, half_even: bool) -> np.ndarray:
+    """Round integers at `scale` decimals to `minor_unit` decimals (half up = away from zero)."""
+    if scale <= minor_unit:
+        factor = 10 ** (minor_unit - scale)
+        if factor >= INT64_SAFE and values.dtype != object:
+            values = values.astype(object)
+        return np.asarray(values * factor)
+    divisor = 10 ** (scale - minor_unit)
+    if divisor >= INT64_SAFE and values.dtype != object:
+        values = values.astype(object)
+    negative = values < 0
+    magnitude = np.where(negative, -values, values)
+    quotient, remainder = magnitude // divisor, magnitude % divisor
+    twice = remainder * 2
+    if half_even:
+        up = (twice > divisor) | ((twice == divisor) & (quotient % 2 == 1))
+    else:
+        up = twice >= divisor
+    rounded = quotient + up.astype(quotient.dtype if quotient.dtype != object else int)
+    return np.asarray(np.where(negative, -rounded, rounded))
+
+
+def _group_cumsum(values: np.ndarray, starts: np.ndarray, group_of_row: np.ndarray) -> np.ndarray:
+    """Running sum within consecutive groups (rows already sorted by group)."""
+    total = np.cumsum(values)
+    before = np.concatenate([np.zeros(1, dtype=total.dtype), total])[starts]
+    return np.asarray(total - before[group_of_row])
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+@dataclass
+class VectorizedResult:
+    """Lines as arrays (amounts in integer minor units) and a statements DataFrame."""
+
+    rep_id: np.ndarray
+    period: np.ndarray
+    component: np.ndarray
+    transaction_id: np.ndarray
+    amount_minor: np.ndarray
+    statements: pd.DataFrame
+    minor_unit: int
+    int64: bool
+
+    @property
+    def line_count(self) -> int:
+        return len(self.amount_minor)
+
+
+def _period_codes(days: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(period code per row, month index per row) from datetime64[D] days."""
+    months = days.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    if kind == "monthly":
+        return months, months
+    if kind == "quarterly":
+        return months // 3, months
+    return months // 12, months
+
+
+def _period_key(code: int, kind: str) -> str:
+    if kind == "monthly":
+        return f"{1970 + code // 12:04d}-{code % 12 + 1:02d}"
+    if kind == "quarterly":
+        return f"{1970 + code // 4:04d}-Q{code % 4 + 1}"
+    return f"{1970 + code:04d}"
+
+
+def calculate_vectorized(
+    plan: Plan | dict[str, Any] | str,
+    transactions: Any,
+    quotas: pd.DataFrame | None = None,
+    fx: pd.DataFrame | None = None,
+) -> VectorizedResult:
+    """Payout amounts for the supported plan shapes (see `vectorizable_reason`).
+
+    `transactions` is a pyarrow Table or a DataFrame with the contract's columns
+    (amount/share as text or decimal128; credit_date as text or date). Input is
+    assumed valid: run the exact engine on a sample, or on the whole data set
+    when an error message is needed; invalid shares or missing fx/quota raise
+    NotVectorizable here.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plan = load_plan(plan)
+    reason = vectorizable_reason(plan)
+    if reason is not None:
+        raise NotVectorizable(f"plan {plan.plan}: {reason} need the exact engine")
+    table = (
+        transactions
+        if isinstance(transactions, pa.Table)
+        else pa.Table.from_pandas(transactions, preserve_index=False)
+    )
+    currency = get_currency(plan.currency)
+    half_even = plan.rounding == "half_even"
+    n = table.num_rows
+
+    amount, s_amount = scaled_column(table.column("amount"), "amount")
+    if "share" in table.column_names:
+        share, s_share = scaled_column(table.column("share"), "share")
+    else:
+        share, s_share = np.ones(n, dtype=np.int64), 0
+    dates = table.column("credit_date")
+    if not pa.types.is_date(dates.type):
+        dates = pc.cast(dates, pa.date32())
+    days = np.asarray(dates.to_numpy(zero_copy_only=False), dtype="datetime64[D]")
+    period_code, month_code = _period_codes(days, plan.period)
+
+    # fx: one scaled rate per row (plan currency = 1).
+    currencies = np.asarray(table.column("currency").to_numpy(zero_copy_only=False), dtype=object)
+    cur_values, cur_codes = np.unique(currencies, return_inverse=True)
+    fx_rows = [] if fx is None else fx.astype(str).to_dict(orient="records")
+    rates = {
+        (r["period"], r["from_currency"], r["to_currency"]): Decimal(r["rate"]) for r in fx_rows
+    }
+    s_fx = max([_decimals(v) for v in rates.values()] + [0])
+    fx_scaled = np.full(n, 10**s_fx, dtype=np.int64)
+    for code, cur in enumerate(cur_values):
+        if cur == plan.currency:
+            continue
+        rows = np.nonzero(cur_codes == code)[0]
+        months_needed = np.unique(month_code[rows])
+        lookup = {}
+        for m in months_needed:
+            key = (f"{1970 + m // 12:04d}-{m % 12 + 1:02d}", str(cur), plan.currency)
+            if key not in rates:
+                raise NotVectorizable(f"fx: no rate from {cur} to {plan.currency} for {key[0]}")
+            lookup[int(m)] = _scaled(rates[key], s_fx)
+        table_rates = np.array([lookup[int(m)] for m in months_needed], dtype=np.int64)
+        fx_scaled[rows] = table_rates[np.searchsorted(months_needed, month_code[rows])]
+
+    # Credited at scale s_credit, exact.
+    s_credit = s_amount + s_share + s_fx
+    max_credit = (
+        int(np.abs(amount).max(initial=0))
+        * int(share.max(initial=1))
+        * int(fx_scaled.max(initial=1))
+    )
+    exact_amount = _as_exact(amount, max_credit * 10**MAX_SCALE)  # x a rate of <= 12 decimals
+    credited = exact_amount * share * fx_scaled
+
+    # Splits must sum to exactly 1 per transaction.
+    tx_ids = np.asarray(table.column("transaction_id").to_numpy(zero_copy_only=False), dtype=object)
+    tx_codes, tx_uniques = pd.factorize(tx_ids, sort=True)
+    share_sums = np.zeros(len(tx_uniques), dtype=np.int64)
+    np.add.at(share_sums, tx_codes, share)
+    if not np.all(share_sums == 10**s_share):
+        bad = tx_uniques[int(np.nonzero(share_sums != 10**s_share)[0][0])]
+        raise NotVectorizable(f"transactions: shares of transaction {bad!r} do not sum to 1")
+
+    rep_ids = np.asarray(table.column("rep_id").to_numpy(zero_copy_only=False), dtype=object)
+    rep_codes, rep_uniques = pd.factorize(rep_ids, sort=True)
+    period_values, period_codes = np.unique(period_code, return_inverse=True)
+    group = rep_codes.astype(np.int64) * len(period_values) + period_codes
+    order = np.lexsort((tx_codes, days, group))
+    group_sorted = group[order]
+    boundaries = np.concatenate([[True], group_sorted[1:] != group_sorted[:-1]])
+    starts = np.nonzero(boundaries)[0]
+    group_index_sorted = np.cumsum(boundaries) - 1
+    group_ids = group_sorted[starts]
+
+    sizes = np.diff(np.append(starts, n))
+    credit_bound = int(np.abs(credited).max(initial=0)) * int(sizes.max(initial=1))
+    sorted_credit = credited[order]
+    if credit_bound >= INT64_SAFE and sorted_credit.dtype != object:
+        sorted_credit = sorted_credit.astype(object)
+    credited_sum = np.add.reduceat(sorted_credit, starts) if n else sorted_credit[:0]
+    quota_scaled, s_quota = _quotas_for_groups(quotas, rep_uniques, period_values, group_ids, plan)
+
+    line_parts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (component, rows, minor amounts)
+    for index, comp in enumerate(plan.components):
+        mask = _filter_mask(table, comp.filter, days)
+        mask_sorted = mask[order]
+        rows_sorted = np.nonzero(mask_sorted)[0]
+        if rows_sorted.size == 0:
+            continue
+        c = credited[order][rows_sorted]
+        if isinstance(comp, PercentageComponent):
+            s_rate = _decimals(comp.rate)
+            exact = c * _scaled(comp.rate, s_rate)
+            minor = round_scaled(exact, s_credit + s_rate, currency.minor_unit, half_even)
+        elif isinstance(comp, FixedPerDealComponent):
+            s_rate = _decimals(comp.amount)
+            exact = share[order][rows_sorted] * _scaled(comp.amount, s_rate)
+            minor = round_scaled(exact, s_share + s_rate, currency.minor_unit, half_even)
+        elif isinstance(comp, RateTableComponent):
+            keys = np.asarray(table.column(comp.key).to_numpy(zero_copy_only=False), dtype=object)
+            listed = list(comp.rates.values()) + (
+                [comp.default] if comp.default is not None else []
+            )
+            s_rate = max(_decimals(r) for r in listed)
+            default = -1 if comp.default is None else _scaled(comp.default, s_rate)
+            key_codes, key_values = pd.factorize(keys[order][rows_sorted])
+            per_value = np.array(
+                [
+                    _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
+                    for v in key_values
+                ]
+                + [default],
+                dtype=np.int64,
+            )
+            row_rate = per_value[key_codes]  # code -1 (missing value) -> default
+            keep = row_rate >= 0
+            rows_sorted, c, row_rate = rows_sorted[keep], c[keep], row_rate[keep]
+            exact = c * row_rate
+            minor = round_scaled(exact, s_credit + s_rate, currency.minor_unit, half_even)
+        else:
+            assert isinstance(comp, TieredComponent)
+            minor = _tiered(
+                comp, c, rows_sorted, group_index_sorted, starts, quota_scaled, s_quota,
+                s_credit, currency.minor_unit, half_even,
+            )  # fmt: skip
+        line_parts.append((index, order[rows_sorted], minor))
+
+    return _assemble(
+        plan, line_parts, rep_codes, rep_uniques, period_codes, period_values, tx_ids,
+        credited_sum, s_credit, group, quota_scaled, s_quota, group_ids, currency.minor_unit,
+    )  # fmt: skip
+
+
+def _quotas_for_groups(
+    quotas: pd.DataFrame | None,
+    reps: np.ndarray,
+    period_values: np.ndarray,
+    group_ids: np.ndarray,
+    plan: Plan,
+) -> tuple[np.ndarray, int]:
+    """Scaled quota per group (-1 = none), from exact-key quota rows."""
+    needs = plan.needs_quota or any(
+        isinstance(c, TieredComponent) and c.basis == "attainment" for c in plan.components
+    )
+    out = np.full(len(group_ids), -1, dtype=object)
+    if quotas is None or quotas.empty:
+        if needs:
+            raise NotVectorizable("quotas: required by an attainment-based component")
+        return out, 0
+    values = [Decimal(str(v)) for v in quotas["quota"]]
+    scale = max([_decimals(v) for v in values] + [0])
+    lookup = {
+        (str(r), str(p)): _scaled(v, scale)
+        for r, p, v in zip(quotas["rep_id"], quotas["period"], values, strict=True)
+    }
+    n_periods = len(period_values)
+    for i, g in enumerate(group_ids.tolist()):
+        key = (
+            str(reps[g // n_periods]),
+            _period_key(int(period_values[g % n_periods]), plan.period),
+        )
+        out[i] = lookup.get(key, -1)
+    if all(abs(v) < INT64_SAFE for v in out.tolist()):
+        return out.astype(np.int64), scale
+    return out, scale
+
+
+def _filter_mask(table: Any, flt: dict[str, Any] | None, days: np.ndarray) -> np.ndarray:
+    mask = np.ones(table.num_rows, dtype=bool)
+    for column, wanted in (flt or {}).items():
+        if isinstance(wanted, str | list):
+            values = np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=object)
+            allowed = [wanted] if isinstance(wanted, str) else list(wanted)
+            mask &= pd.Series(values).astype(str).isin(allowed).to_numpy()
+        else:
+            if wanted.from_ is not None:
+                mask &= days >= np.datetime64(wanted.from_)
+            if wanted.to is not None:
+                mask &= days <= np.datetime64(wanted.to)
+    return mask
+
+
+def _tiered(
+    comp: TieredComponent,
+    c: np.ndarray,
+    rows_sorted: np.ndarray,
+    group_index_sorted: np.ndarray,
+    starts: np.ndarray,
+    quota_scaled: np.ndarray,
+    s_quota: int,
+    s_credit: int,
+    minor_unit: int,
+    half_even: bool,
+) -> np.ndarray:
+    s_upto = max([_decimals(t.upto) for t in comp.tiers if t.upto is not None] + [0])
+    s_rate = max(_decimals(t.rate) for t in comp.tiers)
+    rates = [_scaled(t.rate, s_rate) for t in comp.tiers]
+    groups = group_index_sorted[rows_sorted]
+    if comp.basis == "attainment":
+        quota = quota_scaled[groups]
+        if np.any(quota == -1) or np.any(quota == 0):
+            raise NotVectorizable("quotas: missing or zero quota for an attainment component")
+        s_bound = s_upto + s_quota
+    else:
+        quota = None
+        s_bound = s_upto
+    scale = max(s_credit, s_bound)
+    x_factor, b_factor = 10 ** (scale - s_credit), 10 ** (scale - s_bound)
+    bounds: list[Any] = []
+    for t in comp.tiers[:-1]:
+        assert t.upto is not None
+        upto = _scaled(t.upto, s_upto) * b_factor
+        bounds.append(upto * quota if quota is not None else upto)
+    local_starts = np.concatenate([[True], groups[1:] != groups[:-1]])
+    largest_group = int(np.max(np.add.reduceat(np.abs(c), np.nonzero(local_starts)[0])))
+    big = largest_group * x_factor * max([*rates, 1]) * 4
+    if quota is not None:
+        big += int(np.abs(quota).max(initial=0)) * 10**s_upto * b_factor * max([*rates, 1])
+    x = c * x_factor
+    if big >= INT64_SAFE and x.dtype != object:
+        x = x.astype(object)
+        bounds = [b.astype(object) if isinstance(b, np.ndarray) else b for b in bounds]
+
+    def pay(level: np.ndarray) -> np.ndarray:
+        total = np.where(level < 0, level * rates[0], 0 * level)
+        lower: Any = 0
+        for i, rate in enumerate(rates):
+            upper = bounds[i] if i < len(bounds) else None
+            top = level if upper is None else np.minimum(level, upper)
+            width = np.maximum(top - lower, 0)
+            total = total + np.where(level > 0, width * rate, 0 * level)
+            lower = upper
+        return total
+
+    if comp.mode == "marginal":
+        if comp.scope == "transaction":
+            exact = pay(x)
+        else:
+            local_group = np.cumsum(local_starts) - 1
+            running = _group_cumsum(x, np.nonzero(local_starts)[0], local_group)
+            exact = pay(running) - pay(running - x)
+    else:
+        if comp.scope == "transaction":
+            measure = x
+        else:
+            idx = np.nonzero(local_starts)[0]
+            sums = np.add.reduceat(x, idx)
+            measure = sums[np.cumsum(local_starts) - 1]
+        tier = np.zeros(len(x), dtype=np.int64)
+        for b in bounds:
+            tier += (measure >= b).astype(np.int64)
+        exact = x * np.asarray(rates, dtype=x.dtype if x.dtype != object else object)[tier]
+    return round_scaled(exact, scale + s_rate, minor_unit, half_even)
+
+
+def _assemble(
+    plan: Plan,
+    line_parts: list[tuple[int, np.ndarray, np.ndarray]],
+    rep_codes: np.ndarray,
+    rep_uniques: np.ndarray,
+    period_codes: np.ndarray,
+    period_values: np.ndarray,
+    tx_ids: np.ndarray,
+    credited_sum: np.ndarray,
+    s_credit: int,
+    group: np.ndarray,
+    quota_scaled: np.ndarray,
+    s_quota: int,
+    group_ids: np.ndarray,
+    minor_unit: int,
+) -> VectorizedResult:
+    names = plan.component_names
+    rows = np.concatenate([r for _i, r, _m in line_parts]) if line_parts else np.zeros(0, int)
+    minor = (
+        np.concatenate([m.astype(object) if m.dtype == object else m for _i, _r, m in line_parts])
+        if line_parts
+        else np.zeros(0, np.int64)
+    )
+    comp = (
+        np.concatenate([np.full(len(r), i) for i, r, _m in line_parts])
+        if line_parts
+        else np.zeros(0, int)
+    )
+    # Statements: per (rep, period) group, exact integer sums.
+    n_groups = len(group_ids)
+    group_pos = np.searchsorted(group_ids, group)
+    gross = np.zeros(n_groups, dtype=minor.dtype if minor.dtype == object else np.int64)
+    np.add.at(gross, group_pos[rows], minor)
+    cap_minor = None if plan.cap is None else _scaled(plan.cap.amount, minor_unit)
+    adjustments = (
+        np.zeros(n_groups, dtype=gross.dtype)
+        if cap_minor is None
+        else np.where(gross > cap_minor, cap_minor - gross, 0)
+    )
+    n_periods = len(period_values)
+    quantum = Decimal(1).scaleb(-minor_unit)
+    statements = pd.DataFrame(
+        {
+            "rep_id": [rep_uniques[g // n_periods] for g in group_ids.tolist()],
+            "period": [
+                _period_key(int(period_values[g % n_periods]), plan.period)
+                for g in group_ids.tolist()
+            ],
+            "credited": [Decimal(int(v)).scaleb(-s_credit) for v in credited_sum],
+            "quota": [None if q == -1 else Decimal(int(q)).scaleb(-s_quota) for q in quota_scaled],
+            "gross": [Decimal(int(v)).scaleb(-minor_unit).quantize(quantum) for v in gross],
+            "adjustments": [
+                Decimal(int(v)).scaleb(-minor_unit).quantize(quantum) for v in adjustments
+            ],
+        }
+    )
+    statements["payout"] = statements["gross"] + statements["adjustments"]
+    statements["currency"] = plan.currency
+    return VectorizedResult(
+        rep_id=rep_uniques[rep_codes[rows]] if len(rows) else np.zeros(0, object),
+        period=period_codes[rows],
+        component=np.asarray(names, dtype=object)[comp] if len(rows) else np.zeros(0, object),
+        transaction_id=tx_ids[rows],
+        amount_minor=minor,
+        statements=statements,
+        minor_unit=minor_unit,
+        int64=minor.dtype != object,
+    )
