@@ -8,6 +8,7 @@ sqlite:///./data/ledger.db; migrations run automatically when it is opened.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -279,6 +280,10 @@ def approve(
     if as_json:
         emit_json(_jsonable(approved))
         return
+    if len(approved) > 20:
+        statuses = sorted({line.status for line in approved})
+        typer.echo(f"{len(approved)} line(s): {level} approval recorded, now {'/'.join(statuses)}")
+        return
     for line in approved:
         typer.echo(f"line {line.id}: {level} approval recorded, now {line.status}")
 
@@ -509,7 +514,7 @@ def audit(
         return
     _print_table(
         "Audit log",
-        ["id", "at", "actor", "action", "entity", "before", "after"],
+        ["id", "at", "actor", "action", "entity", "change"],
         [
             (
                 e.id,
@@ -517,12 +522,33 @@ def audit(
                 e.actor,
                 e.action,
                 f"{e.entity_type}:{e.entity_id}",
-                e.before,
-                e.after,
+                _describe_change(e.before, e.after),
             )
             for e in rows
         ],
     )
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """`key: old -> new` for what changed (the full before/after is in --json)."""
+    before, after = before or {}, after or {}
+    parts = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if key in before and key in after and old == new:
+            continue
+        if key not in before:
+            parts.append(f"{key}={_short(new)}")
+        elif key not in after:
+            parts.append(f"{key} was {_short(old)}")
+        else:
+            parts.append(f"{key}: {_short(old)} -> {_short(new)}")
+    return "; ".join(parts)
 
 
 @app.command("statement")

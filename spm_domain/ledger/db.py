@@ -2,9 +2,10 @@
 Alembic migrations to `head` run automatically (programmatic config, no
 alembic.ini).
 
-SQLite: every transaction starts with BEGIN IMMEDIATE, so writers queue on the
-database lock instead of failing half-way with "database is locked", and a
-transaction killed mid-way (even by SIGKILL) is rolled back by SQLite's journal.
+SQLite: write transactions start with BEGIN IMMEDIATE, so writers queue on the
+database lock instead of failing half-way with "database is locked"; WAL
+journaling lets readers run alongside, and a transaction killed mid-way (even
+by SIGKILL) is never committed, so SQLite discards it.
 PostgreSQL: READ COMMITTED plus row locks (SELECT ... FOR UPDATE) taken by the
 ledger's operations; an optional schema isolates tenants or test runs.
 """
@@ -32,6 +33,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any fixed number: concurrent openers of one PostgreSQL ledger take turns migrating.
 _MIGRATION_LOCK_KEY = 7_311_942_021
+# Execution option marking a transaction that will write (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "ledger_write"
 
 
 def resolve_ledger_url(url: str | None = None) -> str:
@@ -68,7 +71,7 @@ def upgrade_to_head(engine: Engine) -> None:
     head = head_revision()
     if current_revision(engine) == head:
         return
-    with engine.begin() as connection:
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
@@ -86,11 +89,15 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front and queue (busy_timeout); readers
+        # start a plain deferred transaction and, in WAL mode, never wait.
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _ensure_schema(url: str, schema: str) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from spm_domain.currency import get_currency
 from spm_domain.errors import DomainError
 from spm_domain.ids import check_id
-from spm_domain.ledger.db import open_ledger_engine
+from spm_domain.ledger.db import WRITE_OPTION, open_ledger_engine
 from spm_domain.ledger.errors import (
     IllegalTransitionError,
     LedgerConflictError,
@@ -79,6 +79,7 @@ ProgressCallback = Callable[[int, int], None]
 # Core tables for bulk inserts (plain executemany, no ORM bookkeeping per row).
 _LINES = cast(Table, Line.__table__)
 _RUN_STATEMENTS = cast(Table, RunStatement.__table__)
+_APPROVALS = cast(Table, Approval.__table__)
 
 _LineKey = tuple[str, str, str, str]  # rep_id, component, transaction_id, currency
 
@@ -139,6 +140,7 @@ class Ledger:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._calendar = calendar
         self._clock = clock
 
@@ -162,7 +164,7 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     # -- audit -------------------------------------------------------------
@@ -807,7 +809,7 @@ class Ledger:
         try:
             with session.begin_nested():
                 session.execute(
-                    insert(Approval),
+                    insert(_APPROVALS),
                     [
                         {"line_id": line.id, "level": level, "approver": actor, "approved_at": now}
                         for line in eligible
