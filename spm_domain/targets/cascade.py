@@ -46,6 +46,9 @@ LEVEL_ORDER: tuple[OrgLevel, ...] = (OrgLevel.COMPANY, OrgLevel.REGION, OrgLevel
 SPLIT_LEVELS: tuple[OrgLevel, ...] = LEVEL_ORDER[1:]
 
 
+ALL_COMPANIES_ID = "*"  # the virtual root when org_units holds several companies
+
+
 def level_below(level: OrgLevel) -> OrgLevel:
     index = LEVEL_ORDER.index(level)
     if index == len(LEVEL_ORDER) - 1:
@@ -106,8 +109,8 @@ def build_org_tree(
     active_from: date | None = None,
     active_until: date | None = None,
 ) -> OrgNode:
-    """The tree under `root_id` (default: the only unit without a parent) with
-    reps as leaves. Reps in `exclude_reps` or not employed in
+    """The tree under `root_id` (default: the only unit without a parent; with
+    several, a virtual root `*` "All companies" above them) with reps as leaves. Reps in `exclude_reps` or not employed in
     [active_from, active_until) are left out, and empty units are pruned.
     A rep with no team hangs under its region; with neither, under the
     data's single root (or nowhere, if the store holds several roots)."""
@@ -123,14 +126,9 @@ def build_org_tree(
             raise TargetError(f"org_units: unit {unit.unit_id!r} has unknown kind {unit.kind!r}")
         by_id[unit.unit_id] = unit
     roots = sorted(u.unit_id for u in units if not u.parent_id)
-    if root_id is None:
-        if len(roots) != 1:
-            raise TargetError(
-                f"org_units: expected exactly one root (unit without parent_id), found {roots}; "
-                "choose the unit to cascade from (--root)"
-            )
-        root_id = roots[0]
-    elif root_id not in by_id:
+    if not roots:
+        raise TargetError("org_units: no root unit (every unit has a parent_id)")
+    if root_id is not None and root_id != ALL_COMPANIES_ID and root_id not in by_id:
         raise TargetError(f"org_units: no unit {root_id!r} (roots: {roots})")
     unit_children: dict[str, list[str]] = {uid: [] for uid in by_id}
     for unit in units:
@@ -153,7 +151,7 @@ def build_org_tree(
             continue
         parent = rep.team_id or rep.region_id or default_parent
         if parent is None:
-            log.info("rep %s has no team, region or single root; left out", rep.rep_id)
+            log.debug("rep %s has no team, region or single root; left out", rep.rep_id)
             continue
         if parent not in by_id:
             column = "team_id" if rep.team_id else "region_id"
@@ -172,16 +170,27 @@ def build_org_tree(
             if child is not None:
                 kids.append(child)
         if not kids:
-            log.info("org unit %s has no active reps; left out of the cascade", unit_id)
+            log.debug("org unit %s has no active reps; left out of the cascade", unit_id)
             return None
         kids.sort(key=lambda n: n.node_id)
         return OrgNode(unit.unit_id, OrgLevel(unit.kind), unit.name, tuple(kids))
 
-    tree = build(root_id, ())
-    unreachable = set(by_id) - {n.node_id for n in tree.walk()} if tree else set()
-    cyclic = {u for u in unreachable if _on_cycle(u, by_id)}
+    cyclic = {u for u in by_id if _on_cycle(u, by_id)}
     if cyclic:
         raise TargetError(f"org_units: cycle among {sorted(cyclic)}")
+    tree: OrgNode | None
+    if root_id is not None and root_id != ALL_COMPANIES_ID:
+        tree = build(root_id, ())
+    elif len(roots) == 1:
+        tree = build(roots[0], ())
+    else:
+        # Several companies (e.g. one per imported source): a virtual root above them.
+        companies = [c for c in (build(r, ()) for r in roots) if c is not None]
+        tree = (
+            OrgNode(ALL_COMPANIES_ID, OrgLevel.COMPANY, "All companies", tuple(companies))
+            if companies
+            else None
+        )
     if tree is None:
         raise TargetError("no active reps: nothing to allocate a target to")
     return tree
@@ -306,30 +315,29 @@ def cascade_target(
             )
         return weight
 
+    fell_back: list[str] = []
+
     def split(node: OrgNode, amount: int) -> AllocatedNode:
         if not node.children:
             return AllocatedNode(node.node_id, node.level, node.name, amount)
         method = rules.method_for(level_below(node.level))
         result = allocate(amount, {c.node_id: child_weight(method, c) for c in node.children})
-        if result.fell_back_to_equal and method is not AllocationMethod.EQUAL:
-            log.warning(
-                "%s %s: every child weighs zero under %r; split equally",
-                node.level.value,
-                node.node_id,
-                method.value,
-            )
+        # Only a non-zero amount split equally for want of weights is worth reporting.
+        flagged = result.fell_back_to_equal and method is not AllocationMethod.EQUAL and amount > 0
+        if flagged:
+            fell_back.append(node.node_id)
         kids = tuple(split(c, result.parts[c.node_id]) for c in node.children)
-        return AllocatedNode(
-            node.node_id,
-            node.level,
-            node.name,
-            amount,
-            method,
-            result.fell_back_to_equal and method is not AllocationMethod.EQUAL,
-            kids,
-        )
+        return AllocatedNode(node.node_id, node.level, node.name, amount, method, flagged, kids)
 
-    return split(tree, total)
+    allocated = split(tree, total)
+    if fell_back:
+        shown = ", ".join(fell_back[:5]) + (", ..." if len(fell_back) > 5 else "")
+        log.warning(
+            "%d node(s) split equally because none of their children has a positive weight: %s",
+            len(fell_back),
+            shown,
+        )
+    return allocated
 
 
 def split_columns_down(tree: AllocatedNode, root_columns: Sequence[int]) -> dict[str, list[int]]:

@@ -115,7 +115,11 @@ def test_monthly_split_is_exact_in_both_directions() -> None:
 @pytest.mark.parametrize(
     ("units", "reps", "message"),
     [
-        ([*UNITS[:1], OrgUnitRecord("company2", "company", "B", None)], [], "exactly one root"),
+        (
+            [OrgUnitRecord("a", "team", "A", "b"), OrgUnitRecord("b", "team", "B", "a")],
+            [],
+            "no root",
+        ),
         (
             [*UNITS, OrgUnitRecord("team:x", "team", "X", "region:Nowhere")],
             REPS,
@@ -152,9 +156,16 @@ def test_product_mix_is_exact_per_node_and_per_product() -> None:
 
 
 def test_root_choice_and_excluded_reps() -> None:
-    two_roots = [*UNITS, OrgUnitRecord("other", "company", "Other", None)]
-    with pytest.raises(TargetError, match=r"found \['company', 'other'\]; choose"):
-        build_org_tree(two_roots, REPS)
+    two_roots = [
+        *UNITS,
+        OrgUnitRecord("other", "company", "Other", None),
+        OrgUnitRecord("team:O", "team", "O", "other"),
+    ]
+    both = build_org_tree(two_roots, [*REPS, RepRecord("olga", None, "team:O")])
+    assert both.node_id == "*" and [c.node_id for c in both.children] == ["company", "other"]
+    assert "eve" in both.rep_ids()  # eve has a region, so she still has a place
+    split = cascade_target(10, both, CascadeRules.uniform(AllocationMethod.EQUAL))
+    assert [c.amount for c in split.children] == [5, 5] and sum_errors(split) == []
     west = build_org_tree(two_roots, REPS, root_id="region:West", exclude_reps={"dan"})
     assert west.level is OrgLevel.REGION
     assert sorted(west.rep_ids()) == ["cat", "eve", "old"]
