@@ -31,6 +31,7 @@ from spm_cli.commissions import commissions_app, plans_app  # noqa: E402
 from spm_cli.data import data_app  # noqa: E402
 from spm_cli.ledger import app as ledger_app  # noqa: E402
 from spm_cli.serve import serve_app  # noqa: E402
+from spm_cli.synthetic import synthetic_app  # noqa: E402
 from spm_cli.targets import quota_app, targets_app  # noqa: E402
 
 app.add_typer(commissions_app, name="commissions")
@@ -39,4 +40,5 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(plans_app, name="plans")
 app.add_typer(quota_app, name="quota")
 app.add_typer(serve_app, name="serve")
+app.add_typer(synthetic_app, name="synthetic")
 app.add_typer(targets_app, name="targets")

@@ -276,6 +276,24 @@ def _per_source(sources: pd.Series, value_of: Callable[[str], Any]) -> pd.Series
     return sources.map(values).astype(object)
 
 
+def synthetic_summary(tables: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
+    """Per table: rows, synthetic rows, and how many real rows carry a synthetic
+    value in each column (from `synthetic_fields`)."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name, frame in tables.items():
+        counts: dict[str, int] = {}
+        if SYNTHETIC_FIELDS in frame:
+            for text, n in frame[SYNTHETIC_FIELDS].dropna().value_counts().items():
+                for column in str(text).split(","):
+                    counts[column] = counts.get(column, 0) + int(n)
+        summary[name] = {
+            "rows": len(frame),
+            "synthetic_rows": int(_synthetic_rows(frame).sum()),
+            "flagged_values": dict(sorted(counts.items())),
+        }
+    return summary
+
+
 def _add_flags(frame: pd.DataFrame, mask: pd.Series, columns: Sequence[str]) -> None:
     """Name `columns` in `synthetic_fields` of the real rows selected by `mask` (in place)."""
     targets = mask & ~_synthetic_rows(frame)
@@ -1256,6 +1274,7 @@ def enrich(
     seed: int = DEFAULT_SEED,
     as_of: datetime | None = None,
     config: EnrichmentConfig | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> EnrichmentResult:
     """Fill the documented gaps of canonical tables with seeded synthetic values.
 
@@ -1263,6 +1282,7 @@ def enrich(
     leads fall in the year before it); by default each source's latest real
     timestamp is its as_of. Returns the input tables (updated where a gap was
     filled) plus the new ones, and the list of what was generated and why.
+    `progress(gap_name)` is called after each gap (for progress bars).
     """
     cfg = config or EnrichmentConfig()
     working = _prepare_inputs(tables)
@@ -1283,6 +1303,8 @@ def enrich(
         generated.extend(output.items)
         for item in output.items:
             log.info("enrichment %s: %d %s rows (%s)", item.gap, item.rows, item.table, item.rule)
+        if progress is not None:
+            progress(gap.__name__)
     for name in updated:  # gaps keep canonical dtypes; this also orders the columns
         working[name] = _canonical(working[name], name)
     result_tables = {
