@@ -368,23 +368,23 @@ class Ledger:
         """
         check_id(actor, "actor")
         validate_run(run)
-        try:
-            with self._transaction() as session:
-                existing = session.scalar(select(Run).where(Run.run_key == run.run_key))
-                if existing is not None:
-                    log.info("run %s already posted: nothing to do", existing.id)
-                    return PostResult(self._run_view(existing), created=False)
-                return PostResult(
-                    self._post_new_run(session, run, actor, book_into, progress, batch_size),
-                    created=True,
-                )
-        except IntegrityError:
-            # Someone posted the same run concurrently and committed first.
-            with Session(self._engine) as session:
-                existing = session.scalar(select(Run).where(Run.run_key == run.run_key))
-            if existing is None:
-                raise
-            return PostResult(self._run_view(existing), created=False)
+        for attempt in range(3):
+            try:
+                with self._transaction() as session:
+                    existing = session.scalar(select(Run).where(Run.run_key == run.run_key))
+                    if existing is not None:
+                        log.info("run %s already posted: nothing to do", existing.id)
+                        return PostResult(self._run_view(existing), created=False)
+                    view = self._post_new_run(session, run, actor, book_into, progress, batch_size)
+                    return PostResult(view, created=True)
+            except IntegrityError:
+                # A concurrent transaction committed first: the same run (then the
+                # loop returns it) or a shared first-time row such as the plan
+                # version (then posting again succeeds).
+                if attempt == 2:
+                    raise
+                log.info("run %s: concurrent post detected, retrying", run.run_id)
+        raise AssertionError("unreachable")
 
     def _post_new_run(
         self,

@@ -34,6 +34,7 @@ from spm_domain.ledger import (
     LedgerError,
     LedgerNotFoundError,
     LineRecord,
+    PostResult,
 )
 from spm_domain.ledger.models import Base
 from spm_domain.ledger.statements import (
@@ -481,6 +482,18 @@ def test_two_approvers_at_once_cannot_double_approve(target: LedgerTarget, ledge
             sa.text("SELECT line_id, count(*) FROM ledger_approvals GROUP BY line_id")
         ).all()
     assert len(per_line) == 20 and {count for _line, count in per_line} == {1}
+
+
+def test_posting_the_same_run_at_once_creates_it_once(target: LedgerTarget, ledger: Ledger) -> None:
+    posters = [target.open() for _ in range(3)]
+    try:
+        outcomes = _race([lambda p=p: p.post_run(big_run(300), "alice") for p in posters])
+    finally:
+        for poster in posters:
+            poster.close()
+    assert all(isinstance(o, PostResult) for o in outcomes), outcomes
+    assert sorted(o.created for o in outcomes if isinstance(o, PostResult)) == [False, False, True]
+    assert len(ledger.runs()) == 1 and len(ledger.lines()) == 300
 
 
 def test_two_payers_at_once_cannot_double_pay(target: LedgerTarget, ledger: Ledger) -> None:
