@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Self, cast
 
-from sqlalchemy import Engine, Table, func, insert, select, update
+from sqlalchemy import Engine, Table, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -615,12 +615,18 @@ class Ledger:
             return self._run_view(row)
 
     def run_statements(self, rep_id: str, period: str) -> list[StatementRecord]:
-        """Engine statement rows for a rep and period, oldest run first."""
+        """Engine statement rows for a rep and period, oldest run first.
+
+        Runs whose lines were booked in the period itself come last, so `[-1]` is
+        what the period's booked lines were calculated with (a later
+        recalculation of a closed period is booked, and reported, elsewhere).
+        """
+        booked_here = case((Run.booked_period == period, 1), else_=0)
         query = (
             select(RunStatement)
             .join(Run, Run.id == RunStatement.run_id)
             .where(RunStatement.rep_id == rep_id, RunStatement.period == period)
-            .order_by(Run.posted_at, RunStatement.id)
+            .order_by(booked_here, Run.posted_at, RunStatement.id)
         )
         with Session(self._engine) as session:
             return [

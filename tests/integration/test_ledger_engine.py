@@ -109,6 +109,10 @@ def test_calculate_post_and_recalculate_a_closed_period(ledger: Ledger) -> None:
     new_total = sum(second.lines["amount"], Decimal(0))
     assert sum((x.amount for x in ledger.lines()), Decimal(0)) == new_total
 
+    # The closed period's statement still shows what its lines were calculated with.
+    closed_statement = build_statement(ledger, "r1", "2025-Q1")
+    assert closed_statement.attainment == Decimal("1.25")
+    assert closed_statement.payout == Decimal("15000.00")
     statement = build_statement(ledger, "r1", "2025-Q2")
     assert statement.payout == sum((x.amount for x in statement.all_lines), Decimal(0))
     assert statement.payout == Decimal("750.00")  # -6000 - 1500 + 900 + 1500 + 1350 + 4500
