@@ -100,6 +100,9 @@ def _to_decimal_or_none(value: Any) -> Decimal | None:
 def coerce_series(series: pd.Series, column_type: ColumnType) -> pd.Series:
     """Cast already-parsed values to the canonical dtype (not a text parser)."""
     if column_type is ColumnType.DECIMAL:
+        if pd.api.types.infer_dtype(series, skipna=True) in ("decimal", "empty"):
+            # Already Decimals (the common case when re-conforming): only unify nulls.
+            return series.astype(object).where(series.notna(), None)
         return pd.Series([_to_decimal_or_none(v) for v in series], index=series.index, dtype=object)
     if column_type is ColumnType.DATE:
         if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -119,10 +122,15 @@ def coerce_series(series: pd.Series, column_type: ColumnType) -> pd.Series:
 
 
 def conform_frame(
-    df: pd.DataFrame, table: Table | str, *, keep_hidden: bool = False
+    df: pd.DataFrame,
+    table: Table | str,
+    *,
+    keep_hidden: bool = False,
+    attr_types: dict[str, ColumnType] | None = None,
 ) -> pd.DataFrame:
     """Canonical column order and dtypes: schema columns first (optional ones
-    added as all-null when absent), then `attr_` columns sorted by name.
+    added as all-null when absent), then `attr_` columns sorted by name, typed
+    by `attr_types` (what a store recorded) or else inferred from the values.
 
     Raises KeyError on a column that is neither canonical nor `attr_`.
     """
@@ -147,12 +155,32 @@ def conform_frame(
                 coerce_series, col.type
             )
     for name in sorted(c for c in df.columns if is_attr_column(c)):
-        out[name] = coerce_series(df[name], infer_column_type(df[name]))
+        known = (attr_types or {}).get(name)
+        out[name] = coerce_series(df[name], known or infer_column_type(df[name]))
     for name in hidden:
         if name in df.columns:
             out[name] = df[name]
     frame = pd.DataFrame(out, index=df.index)
     return frame.reset_index(drop=True)
+
+
+def column_type_of_arrow(arrow_type: Any) -> ColumnType:
+    """The ColumnType an Arrow (Parquet) column type stands for."""
+    import pyarrow as pa
+
+    if pa.types.is_decimal(arrow_type):
+        return ColumnType.DECIMAL
+    if pa.types.is_timestamp(arrow_type):
+        return ColumnType.TIMESTAMP if arrow_type.tz else ColumnType.DATE
+    if pa.types.is_date(arrow_type):
+        return ColumnType.DATE
+    if pa.types.is_boolean(arrow_type):
+        return ColumnType.BOOLEAN
+    if pa.types.is_integer(arrow_type):
+        return ColumnType.INTEGER
+    if pa.types.is_floating(arrow_type):
+        return ColumnType.FLOAT
+    return ColumnType.STRING
 
 
 def decimal_scale(values: pd.Series) -> int:

@@ -32,6 +32,7 @@ from features.ingest.dtypes import (
     SOURCE_FILE_COL,
     SOURCE_ROW_COL,
     canonical_table,
+    column_type_of_arrow,
     conform_frame,
     decimal_scale,
     empty_frame,
@@ -178,8 +179,11 @@ class ParquetStore:
         if not path.is_file():
             return empty_frame(table)
         arrow = pq.read_table(path)
+        attr_types = {
+            f.name: column_type_of_arrow(f.type) for f in arrow.schema if f.name.startswith("attr_")
+        }
         frame = arrow.to_pandas()
-        return conform_frame(frame, table)
+        return conform_frame(frame, table, attr_types=attr_types)
 
     def read_quality_report(self) -> tuple[dict[str, Any] | None, str | None]:
         json_path = self.canonical_dir / REPORT_JSON
@@ -322,6 +326,23 @@ def _sql_type(ctype: ColumnType) -> Any:
     }[ctype]
 
 
+def _column_type_of_sql(sql_type: Any) -> ColumnType:
+    import sqlalchemy as sa
+
+    checks: list[tuple[type[Any], ColumnType]] = [
+        (sa.Boolean, ColumnType.BOOLEAN),
+        (sa.Integer, ColumnType.INTEGER),
+        (sa.Float, ColumnType.FLOAT),
+        (sa.Numeric, ColumnType.DECIMAL),
+        (sa.DateTime, ColumnType.TIMESTAMP),
+        (sa.Date, ColumnType.DATE),
+    ]
+    for kind, column_type in checks:  # Float before Numeric: Float subclasses Numeric
+        if isinstance(sql_type, kind):
+            return column_type
+    return ColumnType.STRING
+
+
 class PostgresStore:
     """Canonical tables as PostgreSQL tables (NUMERIC money, TIMESTAMPTZ) in one schema."""
 
@@ -363,10 +384,13 @@ class PostgresStore:
 
         reflected = sa.Table(name, sa.MetaData(), schema=self.schema, autoload_with=conn)
         result = conn.execute(sa.select(reflected))
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-        for column in frame.columns:  # object columns: keep Decimals and Nones as they are
-            frame[column] = frame[column].astype(object)
-        return conform_frame(frame, name)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
+        attr_types = {
+            c.name: _column_type_of_sql(c.type)
+            for c in reflected.columns
+            if c.name.startswith("attr_")
+        }
+        return conform_frame(frame, name, attr_types=attr_types)
 
     def read_quality_report(self) -> tuple[dict[str, Any] | None, str | None]:
         import sqlalchemy as sa
@@ -395,6 +419,7 @@ class PostgresStore:
         quality_report: Mapping[str, Any] | None = None,
         quality_markdown: str | None = None,
     ) -> None:
+        import psycopg
         import sqlalchemy as sa
 
         prepared = _merge_for_write(self, tables, mode)
@@ -407,6 +432,10 @@ class PostgresStore:
                     self._append_report(conn, quality_report, quality_markdown)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to PostgreSQL at {self.location}: {exc}") from exc
+        except psycopg.Error as exc:  # raised by COPY on the driver connection
+            raise StoreError(
+                f"writing to PostgreSQL at {self.location} failed; nothing was changed: {exc}"
+            ) from exc
         log.info("wrote %s to %s", ", ".join(sorted(prepared)), self.location)
 
     def _replace_table(self, conn: Any, name: str, frame: pd.DataFrame) -> None:

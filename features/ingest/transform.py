@@ -115,7 +115,8 @@ def read_source(path: Path, options: ReadOptions) -> tuple[pd.DataFrame, list[Is
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.drop(columns=[c for c in options.drop_columns if c in frame.columns])
     nulls = set(options.null_values)
-    frame = frame.astype(object).map(lambda v: None if v is None or v in nulls else v)
+    frame = frame.astype(object)
+    frame = frame.where(frame.notna() & ~frame.isin(list(nulls)), None)
     frame[SOURCE_ROW_COL] = range(first_row, first_row + len(frame))
     return frame.reset_index(drop=True), []
 
@@ -166,7 +167,7 @@ def apply_dedupe(source: SourceFile, report: SourceReport) -> list[Issue]:
     if not duplicated.any():
         return []
     first_row: dict[tuple[Any, ...], int] = {}
-    first_values: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    seen_rows: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}
     for row, key, values in zip(
         frame[SOURCE_ROW_COL],
         frame[rule.key].itertuples(index=False, name=None),
@@ -174,9 +175,11 @@ def apply_dedupe(source: SourceFile, report: SourceReport) -> list[Issue]:
         strict=True,
     ):
         if key not in first_row:
-            first_row[key], first_values[key] = int(row), values
+            first_row[key], seen_rows[key] = int(row), {values}
             continue
-        same = "exact duplicate" if values == first_values[key] else "same key, other values differ"
+        exact = values in seen_rows[key]
+        seen_rows[key].add(values)
+        same = "exact duplicate" if exact else "same key, other values differ"
         reason = f"duplicate {', '.join(rule.key)} of row {first_row[key]} ({same}); first kept"
         if rule.reason:
             reason += f": {rule.reason}"
@@ -318,15 +321,12 @@ class _Evaluator:
             case ColumnType.DECIMAL:
                 return self._parse_decimals(values, rows, column, spec)
             case ColumnType.INTEGER:
-                ints = self._parse_decimals(values, rows, column, spec, what="an integer")
-                bad = ints.map(lambda v: v is not None and v != v.to_integral_value())
+                exact = self._parse_decimals(values, rows, column, spec, what="an integer")
+                bad = exact.map(lambda v: v is not None and v != v.to_integral_value())
                 if bad.any():
                     self._issue(rows[bad], column, values[bad], "not an integer")
-                return pd.Series(
-                    [None if v is None or b else int(v) for v, b in zip(ints, bad, strict=True)],
-                    index=values.index,
-                    dtype=object,
-                ).astype("Int64")
+                integral = exact.where(~bad, None)
+                return integral.map(lambda v: None if v is None else int(v)).astype("Int64")
             case ColumnType.FLOAT:
                 if spec.multiply is not None:  # exact scaling first, then the float
                     exact = self._parse_decimals(values, rows, column, spec, what="a number")

@@ -114,6 +114,13 @@ class _Locator:
         if position is None:
             return Issue(reason, column=column, value=text, table=self.table)
         if self.files is not None and self.rows is not None:
+            if not isinstance(self.files[position], str):  # a row already in the store
+                return Issue(
+                    f"{reason} (a row already stored in {self.table})",
+                    column=column,
+                    value=text,
+                    table=self.table,
+                )
             return Issue(
                 f"{reason} (table {self.table})",
                 file=self.files[position],
