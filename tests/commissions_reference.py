@@ -296,6 +296,11 @@ class Reference:
             and self.eligible(t.rep_id, period_key(t.credit_date, kind))
         ]
         reps = sorted({t.rep_id for t, _ in counted} | {r for r, _ in self.quotas})
+        by_rep: dict[str, list[tuple[RefTx, Decimal]]] = {}
+        by_period: dict[str, list[tuple[RefTx, Decimal]]] = {}
+        for t, cr in counted:
+            by_rep.setdefault(t.rep_id, []).append((t, cr))
+            by_period.setdefault(period_key(t.credit_date, kind), []).append((t, cr))
         lines: dict[tuple[str, str, str, str], Decimal] = {}
         payouts: dict[tuple[str, str], Decimal] = {}
         paid_tx: dict[tuple[str, str], Decimal] = {}
@@ -317,8 +322,8 @@ class Reference:
                 if cumulative:
                     own = [
                         (t, cr)
-                        for t, cr in counted
-                        if t.rep_id == rep and period_key(t.credit_date, kind) in upto
+                        for t, cr in by_rep.get(rep, [])
+                        if period_key(t.credit_date, kind) in upto
                     ]
                     qs = [self.quotas.get((rep, q)) for q in upto]
                     quota = None if None in qs else sum((q for q in qs if q is not None), ZERO)
@@ -339,8 +344,8 @@ class Reference:
                 else:
                     own = [
                         (t, cr)
-                        for t, cr in counted
-                        if t.rep_id == rep and period_key(t.credit_date, kind) == p
+                        for t, cr in by_rep.get(rep, [])
+                        if period_key(t.credit_date, kind) == p
                     ]
                     quota = self.quotas.get((rep, p))
                     if not own and quota is None:
@@ -350,8 +355,8 @@ class Reference:
             for idx, c in enumerate(self.plan.components):
                 if c.type != "override":
                     continue
-                for t, cr in counted:
-                    if period_key(t.credit_date, kind) != p or not self.matches(c, t):
+                for t, cr in by_period.get(p, []):
+                    if not self.matches(c, t):
                         continue
                     rep = t.rep_id
                     for _level in range(c.levels):

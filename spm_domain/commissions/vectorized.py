@@ -106,6 +106,38 @@ def _decimal_to_int64(array: Any, name: str) -> np.ndarray:
     return low.copy()
 
 
+def column_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(integer code per row, the distinct values) for a text/int/dictionary column."""
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        codes = np.asarray(array.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        values = np.asarray(array.dictionary.to_pylist(), dtype=object)
+        return codes, values
+    codes, values = pd.factorize(array.to_numpy(zero_copy_only=False), sort=True)
+    codes, values = np.asarray(codes, dtype=np.int64), np.asarray(values)
+    if values.dtype.kind in "iu" and values.size:
+        # Ids are text in the contract: order them as text. Equal-width non-negative
+        # integers already sort the same way; others are re-ranked by their text.
+        low, high = int(values[0]), int(values[-1])
+        if low < 0 or len(str(low)) != len(str(high)):
+            as_text = values.astype(str)
+            rank = np.empty(len(values), dtype=np.int64)
+            rank[np.argsort(as_text, kind="stable")] = np.arange(len(values))
+            codes, values = rank[codes], as_text[np.argsort(as_text, kind="stable")]
+    return codes, values
+
+
+def _widen(values: np.ndarray, factor: int) -> np.ndarray:
+    """Python-int objects when values x factor could overflow int64."""
+    if values.dtype == object or values.size == 0:
+        return values
+    if int(np.abs(values).max()) * abs(factor) < INT64_SAFE:
+        return values
+    return values.astype(object)
+
+
 def _as_exact(values: np.ndarray, bound: int) -> np.ndarray:
     """int64 when |intermediates| <= bound fits, else Python-int object arrays."""
     return values if bound < INT64_SAFE else values.astype(object)
@@ -147,14 +179,24 @@ def _group_cumsum(values: np.ndarray, starts: np.ndarray, group_of_row: np.ndarr
 class VectorizedResult:
     """Lines as arrays (amounts in integer minor units) and a statements DataFrame."""
 
-    rep_id: np.ndarray
+    rep_code: np.ndarray
+    rep_values: np.ndarray
     period: np.ndarray
     component: np.ndarray
-    transaction_id: np.ndarray
+    transaction_code: np.ndarray
+    transaction_values: np.ndarray
     amount_minor: np.ndarray
     statements: pd.DataFrame
     minor_unit: int
     int64: bool
+
+    @property
+    def rep_id(self) -> np.ndarray:
+        return np.asarray(self.rep_values[self.rep_code])
+
+    @property
+    def transaction_id(self) -> np.ndarray:
+        return np.asarray(self.transaction_values[self.transaction_code])
 
     @property
     def line_count(self) -> int:
@@ -221,8 +263,7 @@ def calculate_vectorized(
     period_code, month_code = _period_codes(days, plan.period)
 
     # fx: one scaled rate per row (plan currency = 1).
-    currencies = np.asarray(table.column("currency").to_numpy(zero_copy_only=False), dtype=object)
-    cur_values, cur_codes = np.unique(currencies, return_inverse=True)
+    cur_codes, cur_values = column_codes(table.column("currency"))
     fx_rows = [] if fx is None else fx.astype(str).to_dict(orient="records")
     rates = {
         (r["period"], r["from_currency"], r["to_currency"]): Decimal(r["rate"]) for r in fx_rows
@@ -250,23 +291,29 @@ def calculate_vectorized(
         * int(share.max(initial=1))
         * int(fx_scaled.max(initial=1))
     )
-    exact_amount = _as_exact(amount, max_credit * 10**MAX_SCALE)  # x a rate of <= 12 decimals
-    credited = exact_amount * share * fx_scaled
+    credited = _as_exact(amount, max_credit) * share * fx_scaled
 
     # Splits must sum to exactly 1 per transaction.
-    tx_ids = np.asarray(table.column("transaction_id").to_numpy(zero_copy_only=False), dtype=object)
-    tx_codes, tx_uniques = pd.factorize(tx_ids, sort=True)
+    tx_codes, tx_uniques = column_codes(table.column("transaction_id"))
     share_sums = np.zeros(len(tx_uniques), dtype=np.int64)
     np.add.at(share_sums, tx_codes, share)
     if not np.all(share_sums == 10**s_share):
         bad = tx_uniques[int(np.nonzero(share_sums != 10**s_share)[0][0])]
         raise NotVectorizable(f"transactions: shares of transaction {bad!r} do not sum to 1")
 
-    rep_ids = np.asarray(table.column("rep_id").to_numpy(zero_copy_only=False), dtype=object)
-    rep_codes, rep_uniques = pd.factorize(rep_ids, sort=True)
+    rep_codes, rep_uniques = column_codes(table.column("rep_id"))
     period_values, period_codes = np.unique(period_code, return_inverse=True)
     group = rep_codes.astype(np.int64) * len(period_values) + period_codes
-    order = np.lexsort((tx_codes, days, group))
+    day_numbers = days.astype(np.int64)
+    day_span = int(day_numbers.max(initial=0) - day_numbers.min(initial=0)) + 1
+    if (int(group.max(initial=0)) + 1) * day_span * (len(tx_uniques) + 1) < INT64_SAFE:
+        # One int64 key (group, day, transaction) sorts faster than a 3-key lexsort.
+        key = (group * day_span + (day_numbers - day_numbers.min(initial=0))) * (
+            len(tx_uniques) + 1
+        ) + tx_codes
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((tx_codes, days, group))
     group_sorted = group[order]
     boundaries = np.concatenate([[True], group_sorted[1:] != group_sorted[:-1]])
     starts = np.nonzero(boundaries)[0]
@@ -291,20 +338,22 @@ def calculate_vectorized(
         c = credited[order][rows_sorted]
         if isinstance(comp, PercentageComponent):
             s_rate = _decimals(comp.rate)
-            exact = c * _scaled(comp.rate, s_rate)
+            rate_int = _scaled(comp.rate, s_rate)
+            exact = _widen(c, rate_int) * rate_int
             minor = round_scaled(exact, s_credit + s_rate, currency.minor_unit, half_even)
         elif isinstance(comp, FixedPerDealComponent):
             s_rate = _decimals(comp.amount)
-            exact = share[order][rows_sorted] * _scaled(comp.amount, s_rate)
+            amount_int = _scaled(comp.amount, s_rate)
+            exact = _widen(share[order][rows_sorted], amount_int) * amount_int
             minor = round_scaled(exact, s_share + s_rate, currency.minor_unit, half_even)
         elif isinstance(comp, RateTableComponent):
-            keys = np.asarray(table.column(comp.key).to_numpy(zero_copy_only=False), dtype=object)
+            key_codes_all, key_values = column_codes(table.column(comp.key))
             listed = list(comp.rates.values()) + (
                 [comp.default] if comp.default is not None else []
             )
             s_rate = max(_decimals(r) for r in listed)
             default = -1 if comp.default is None else _scaled(comp.default, s_rate)
-            key_codes, key_values = pd.factorize(keys[order][rows_sorted])
+            key_codes = key_codes_all[order][rows_sorted]
             per_value = np.array(
                 [
                     _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
@@ -316,7 +365,7 @@ def calculate_vectorized(
             row_rate = per_value[key_codes]  # code -1 (missing value) -> default
             keep = row_rate >= 0
             rows_sorted, c, row_rate = rows_sorted[keep], c[keep], row_rate[keep]
-            exact = c * row_rate
+            exact = _widen(c, int(row_rate.max(initial=0))) * row_rate
             minor = round_scaled(exact, s_credit + s_rate, currency.minor_unit, half_even)
         else:
             assert isinstance(comp, TieredComponent)
@@ -327,7 +376,7 @@ def calculate_vectorized(
         line_parts.append((index, order[rows_sorted], minor))
 
     return _assemble(
-        plan, line_parts, rep_codes, rep_uniques, period_codes, period_values, tx_ids,
+        plan, line_parts, rep_codes, rep_uniques, period_codes, period_values, tx_codes, tx_uniques,
         credited_sum, s_credit, group, quota_scaled, s_quota, group_ids, currency.minor_unit,
     )  # fmt: skip
 
@@ -370,9 +419,10 @@ def _filter_mask(table: Any, flt: dict[str, Any] | None, days: np.ndarray) -> np
     mask = np.ones(table.num_rows, dtype=bool)
     for column, wanted in (flt or {}).items():
         if isinstance(wanted, str | list):
-            values = np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=object)
-            allowed = [wanted] if isinstance(wanted, str) else list(wanted)
-            mask &= pd.Series(values).astype(str).isin(allowed).to_numpy()
+            codes, values = column_codes(table.column(column))
+            allowed = {wanted} if isinstance(wanted, str) else set(wanted)
+            hit = np.array([str(v) in allowed for v in values] + [False], dtype=bool)
+            mask &= hit[codes]
         else:
             if wanted.from_ is not None:
                 mask &= days >= np.datetime64(wanted.from_)
@@ -461,7 +511,8 @@ def _assemble(
     rep_uniques: np.ndarray,
     period_codes: np.ndarray,
     period_values: np.ndarray,
-    tx_ids: np.ndarray,
+    tx_codes: np.ndarray,
+    tx_uniques: np.ndarray,
     credited_sum: np.ndarray,
     s_credit: int,
     group: np.ndarray,
@@ -513,10 +564,12 @@ def _assemble(
     statements["payout"] = statements["gross"] + statements["adjustments"]
     statements["currency"] = plan.currency
     return VectorizedResult(
-        rep_id=rep_uniques[rep_codes[rows]] if len(rows) else np.zeros(0, object),
+        rep_code=rep_codes[rows],
+        rep_values=rep_uniques,
         period=period_codes[rows],
         component=np.asarray(names, dtype=object)[comp] if len(rows) else np.zeros(0, object),
-        transaction_id=tx_ids[rows],
+        transaction_code=tx_codes[rows],
+        transaction_values=tx_uniques,
         amount_minor=minor,
         statements=statements,
         minor_unit=minor_unit,
