@@ -80,6 +80,11 @@ def assert_filled_values_flagged(
             )
         added = after[name].iloc[len(old) :]
         assert added["is_synthetic"].all(), f"{name}: added rows not marked is_synthetic"
+    for name, frame in after.items():
+        named = {c for text in frame[SYNTHETIC_FIELDS].dropna() for c in str(text).split(",")}
+        assert named <= set(frame.columns), (
+            f"{name}: synthetic_fields names {named - set(frame.columns)}"
+        )
 
 
 def assert_causal_order(tables: Mapping[str, pd.DataFrame]) -> None:

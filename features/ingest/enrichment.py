@@ -154,6 +154,8 @@ class EnrichmentResult:
     generated: tuple[GeneratedItem, ...]
     seed: int
     as_of: datetime | None
+    #: The as_of each source was enriched with (given, or its latest real activity).
+    as_of_by_source: Mapping[str, pd.Timestamp] = field(default_factory=dict)
 
     def updated_tables(self) -> dict[str, pd.DataFrame]:
         return {name: self.tables[name] for name in self.updated}
@@ -162,6 +164,7 @@ class EnrichmentResult:
         return {
             "seed": self.seed,
             "as_of": self.as_of.isoformat() if self.as_of else None,
+            "as_of_by_source": {s: t.isoformat() for s, t in sorted(self.as_of_by_source.items())},
             "updated_tables": list(self.updated),
             "generated": [item.as_dict() for item in self.generated],
         }
@@ -1316,6 +1319,11 @@ def enrich(
         generated=tuple(generated),
         seed=seed,
         as_of=as_of,
+        as_of_by_source={
+            str(s): ctx.as_of_for(s)
+            for name in ACTIVITY_COLUMNS
+            for s in working[name]["source"].dropna().unique()
+        },
     )
 
 
