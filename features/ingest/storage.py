@@ -212,11 +212,15 @@ class ParquetStore:
             self._carry_over_unchanged(staging, skip=set(prepared))
             for name, frame in prepared.items():
                 _write_parquet(frame, name, staging / f"{name}.parquet")
+            # Carried-over files are hard links into the live version: unlink, never
+            # overwrite in place, or the live report would change before the swap.
             if quality_report is not None:
+                (staging / REPORT_JSON).unlink(missing_ok=True)
                 (staging / REPORT_JSON).write_text(
                     json.dumps(quality_report, indent=2, sort_keys=True, default=str), "utf-8"
                 )
             if quality_markdown is not None:
+                (staging / REPORT_MARKDOWN).unlink(missing_ok=True)
                 (staging / REPORT_MARKDOWN).write_text(quality_markdown, "utf-8")
             staging.rename(version)
         except BaseException:
