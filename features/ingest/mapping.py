@@ -115,7 +115,13 @@ class Lookup(_Strict):
     file: str = Field(description="Glob matching exactly one of the input files.")
     key: str = Field(description="Column of that file holding this column's values.")
     value: str = Field(description="Column of that file to return.")
-    missing: Literal["error", "null"] = "error"
+    missing: Literal["error", "null"] = Field(
+        "error", description="A value not found: fail the import, or leave it empty."
+    )
+    multiple: Literal["error", "null"] = Field(
+        "error",
+        description="A key with several different values in that file: fail, or leave empty.",
+    )
 
 
 class ColumnSpec(_Strict):
@@ -134,7 +140,9 @@ class ColumnSpec(_Strict):
         description="Only rows whose columns have one of these values get a value; others null "
         "(e.g. a close date only for closed deals).",
     )
-    lookup: Lookup | None = None
+    lookup: Lookup | list[Lookup] | None = Field(
+        None, description="One lookup, or a chain applied in order."
+    )
     map: dict[str, str | None] | None = Field(None, description="Vocabulary: source → canonical.")
     unmapped: Literal["error", "keep", "null"] = Field(
         "error", description="What to do with a value the map does not list."

@@ -28,6 +28,7 @@ from features.ingest.mapping import (
     ROW_NUMBER_FIELD,
     ColumnSpec,
     FileSpec,
+    Lookup,
     Mapping,
     Output,
     ReadOptions,
@@ -243,10 +244,8 @@ class _Evaluator:
         return pd.Series([text] * len(frame), index=frame.index, dtype=object)
 
     def _lookup(
-        self, frame: pd.DataFrame, column: str, spec: ColumnSpec, values: pd.Series
+        self, frame: pd.DataFrame, column: str, lookup: Lookup, values: pd.Series
     ) -> pd.Series:
-        assert spec.lookup is not None
-        lookup = spec.lookup
         matches = [s for s in self.sources if fnmatch.fnmatch(s.name, lookup.file)]
         if len(matches) != 1:
             self.issues.append(
@@ -262,10 +261,19 @@ class _Evaluator:
         if missing_cols:
             self.issues += missing_cols
             return pd.Series([None] * len(values), index=values.index, dtype=object)
-        table: dict[str, Any] = {}
-        for key, value in zip(other.frame[lookup.key], other.frame[lookup.value], strict=True):
-            table.setdefault(key, value)
-        result = values.map(lambda v: None if v is None else table.get(v))
+        pairs = other.frame[[lookup.key, lookup.value]].dropna(subset=[lookup.key])
+        distinct = pairs.drop_duplicates()
+        ambiguous = set(distinct.loc[distinct[lookup.key].duplicated(), lookup.key])
+        table: dict[str, Any] = dict(zip(distinct[lookup.key], distinct[lookup.value], strict=True))
+        hit_ambiguous = values.isin(list(ambiguous))
+        if ambiguous and lookup.multiple == "error" and hit_ambiguous.any():
+            self._issue(
+                frame.loc[hit_ambiguous, SOURCE_ROW_COL],
+                column,
+                values[hit_ambiguous],
+                f"has several different {lookup.value} values in {other.name}",
+            )
+        result = values.map(lambda v: None if v is None or v in ambiguous else table.get(v))
         unmatched = values.notna() & ~values.isin(list(table))
         if lookup.missing == "error" and unmatched.any():
             self._issue(
@@ -280,8 +288,9 @@ class _Evaluator:
         values = self.raw(frame, spec)
         if spec.null_if:
             values = values.where(~values.isin(spec.null_if), None)
-        if spec.lookup is not None:
-            values = self._lookup(frame, column, spec, values)
+        lookups = [spec.lookup] if isinstance(spec.lookup, Lookup) else spec.lookup or []
+        for lookup in lookups:
+            values = self._lookup(frame, column, lookup, values)
         if spec.map is not None:
             vocabulary = spec.map
             known = values.isna() | values.isin(list(vocabulary))

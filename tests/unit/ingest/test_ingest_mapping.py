@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -212,3 +213,31 @@ def test_snake_case() -> None:
     assert snake_case("Revenue From Client Past Two Years") == "revenue_from_client_past_two_years"
     assert snake_case("hs_object_id") == "hs_object_id"
     assert snake_case("StageName") == "stage_name"
+
+
+def test_lookup_chain_and_ambiguous_keys(tmp_path: Path) -> None:
+    people = _write(tmp_path, "people.csv", "emp\n1\n2\n3\n")
+    cover = _write(tmp_path, "cover.csv", "emp,terr\n1,10\n2,10\n2,20\n")
+    terr = _write(tmp_path, "terr.csv", "terr,name\n10,North\n20,South\n")
+    lookups = [
+        {"file": "cover.csv", "key": "emp", "value": "terr", "missing": "null", "multiple": "null"},
+        {"file": "terr.csv", "key": "terr", "value": "name"},
+    ]
+    document = {
+        "source": "chain",
+        "files": [
+            {"match": "people.csv", "outputs": [{"table": "reps", "columns": {
+                "rep_id": "emp", "currency": {"value": "USD"},
+                "team_id": {"from": "emp", "lookup": lookups, "prefix": "team:"}}}]},
+            {"match": "cover.csv"},
+            {"match": "terr.csv"},
+        ],
+    }  # fmt: skip
+    result = transform(parse_mapping(document), [people, cover, terr])
+    assert result.issues == []
+    teams = result.tables["reps"]["team_id"].tolist()
+    assert teams[0] == "team:North" and pd.isna(teams[1]) and pd.isna(teams[2])
+    lookups[0]["multiple"] = "error"
+    issues = transform(parse_mapping(document), [people, cover, terr]).issues
+    assert [(i.row, i.value) for i in issues] == [(3, "2")]
+    assert "several different terr values in cover.csv" in issues[0].reason
