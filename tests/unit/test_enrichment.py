@@ -337,3 +337,23 @@ def test_closed_deals_without_any_date_are_left_alone():
     result = enrich(tables)
     assert result.tables["opportunities"]["created_at"].isna().all()
     assert result.tables["stage_history"].empty
+
+
+def test_values_do_not_depend_on_row_order(tables, enriched):
+    shuffled = {name: frame.iloc[::-1].reset_index(drop=True) for name, frame in tables.items()}
+    result = enrich(shuffled)
+    for name, key, column in (
+        ("opportunities", "opportunity_id", "created_at"),
+        ("opportunities", "opportunity_id", "amount"),
+        ("leads", "lead_id", "created_at"),
+        ("leads", "lead_id", "owner_rep_id"),
+        ("reps", "rep_id", "hire_date"),
+    ):
+        a = enriched.tables[name].set_index(key)[column]
+        b = result.tables[name].set_index(key)[column]
+        pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+    history = ["opportunity_id", "changed_at", "to_stage"]
+    pd.testing.assert_frame_equal(
+        enriched.tables["stage_history"].sort_values(history).reset_index(drop=True),
+        result.tables["stage_history"].sort_values(history).reset_index(drop=True),
+    )
