@@ -273,19 +273,23 @@ def approve(
         raise fail("give either LINE_ID or --run RUN", ExitCode.USAGE)
     with _ledger(ledger_url, schema) as ledger:
         if run is not None:
-            approved = ledger.approve_run(run, _actor(actor), level)
+            bulk = ledger.approve_run(run, _actor(actor), level)
         else:
             assert line_id is not None
-            approved = [ledger.approve(line_id, _actor(actor), level)]
+            line = ledger.approve(line_id, _actor(actor), level)
+    if run is not None:
+        if as_json:
+            emit_json(_jsonable([bulk])[0])
+        else:
+            typer.echo(
+                f"run {run}: {level} approval recorded on {len(bulk.line_ids)} line(s), "
+                f"{bulk.fully_approved} now fully approved"
+            )
+        return
     if as_json:
-        emit_json(_jsonable(approved))
+        emit_json(_jsonable([line])[0])
         return
-    if len(approved) > 20:
-        statuses = sorted({line.status for line in approved})
-        typer.echo(f"{len(approved)} line(s): {level} approval recorded, now {'/'.join(statuses)}")
-        return
-    for line in approved:
-        typer.echo(f"line {line.id}: {level} approval recorded, now {line.status}")
+    typer.echo(f"line {line.id}: {level} approval recorded, now {line.status}")
 
 
 @app.command("dispute")

@@ -225,6 +225,17 @@ class PostResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RunApproval:
+    """What one bulk approval of a run did."""
+
+    run_id: str
+    level: str
+    approver: str
+    line_ids: tuple[int, ...]  # lines approved at `level` now
+    fully_approved: int  # how many of them are now approved at every level
+
+
+@dataclass(frozen=True, slots=True)
 class DisputeView:
     id: int
     line_id: int

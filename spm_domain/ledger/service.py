@@ -61,6 +61,7 @@ from spm_domain.ledger.records import (
     PaymentView,
     PeriodView,
     PostResult,
+    RunApproval,
     RunInput,
     RunView,
     StatementRecord,
@@ -758,7 +759,7 @@ class Ledger:
             self._approve(session, [line], actor, level, strict=True)
             return self._views(session, [line])[0]
 
-    def approve_run(self, run_id: str, actor: str, level: str) -> list[LineView]:
+    def approve_run(self, run_id: str, actor: str, level: str) -> RunApproval:
         """Approve at `level` every pending line of a run that is waiting for that level."""
         check_id(actor, "actor")
         with self._transaction() as session:
@@ -786,7 +787,13 @@ class Ledger:
                 None,
                 {"level": level, "line_ids": [line.id for line in approved]},
             )
-            return self._views(session, approved)
+            return RunApproval(
+                run_id=run_id,
+                level=level,
+                approver=actor,
+                line_ids=tuple(line.id for line in approved),
+                fully_approved=sum(1 for line in approved if line.status == LineStatus.APPROVED),
+            )
 
     def _approve(
         self, session: Session, lines: Sequence[Line], actor: str, level: str, *, strict: bool
@@ -827,7 +834,7 @@ class Ledger:
                 "concurrently by someone else"
             ) from None
         final = level == levels[-1]
-        before = {line.id: _line_state(line) for line in eligible}
+        before = _line_state(eligible[0]) if strict else {}
         self._move(
             session,
             eligible,
@@ -842,7 +849,7 @@ class Ledger:
                 "line.approved",
                 "line",
                 line.id,
-                before[line.id],
+                before,
                 {**_line_state(line), "level": level},
             )
         return eligible

@@ -216,9 +216,15 @@ def test_approval_levels_are_configurable_and_audited(ledger: Ledger) -> None:
 
 def test_approving_a_whole_run(ledger: Ledger) -> None:
     run = ledger.post_run(make_run(), "alice").run
-    assert len(ledger.approve_run(run.id, "mia_manager", "manager")) == 3
-    approved = ledger.approve_run(run.id, "fred_finance", "finance")
-    assert {line.status for line in approved} == {"approved"}
+    first = ledger.approve_run(run.id, "mia_manager", "manager")
+    assert len(first.line_ids) == 3 and first.fully_approved == 0
+    second = ledger.approve_run(run.id, "fred_finance", "finance")
+    assert second.line_ids == first.line_ids and second.fully_approved == 3
+    assert {line.status for line in ledger.lines(run_id=run.id)} == {"approved"}
+    assert ledger.audit(action="run.approved")[-1].after == {
+        "level": "finance",
+        "line_ids": list(first.line_ids),
+    }
     with pytest.raises(LedgerConflictError, match="no pending line is waiting for manager"):
         ledger.approve_run(run.id, "mia_manager", "manager")
     with pytest.raises(LedgerNotFoundError):
