@@ -135,6 +135,27 @@ class CommissionResult:
     manifest: dict[str, Any]
     line_records: list[Line] = field(repr=False, default_factory=list)
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """Lines, statements and manifest as JSON-ready data (Decimals as exact strings,
+        empty values as null): what the HTTP API returns."""
+
+        def records(frame: pd.DataFrame) -> list[dict[str, str | None]]:
+            return [
+                {
+                    str(k): None
+                    if v is None
+                    else (format(v, "f") if isinstance(v, Decimal) else str(v))
+                    for k, v in row.items()
+                }
+                for row in frame.to_dict(orient="records")
+            ]
+
+        return {
+            "lines": records(self.lines),
+            "statements": records(self.statements),
+            "manifest": self.manifest,
+        }
+
 
 @dataclass
 class _Context:

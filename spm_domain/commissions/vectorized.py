@@ -182,13 +182,18 @@ class VectorizedResult:
     rep_code: np.ndarray
     rep_values: np.ndarray
     period: np.ndarray
-    component: np.ndarray
+    component_code: np.ndarray
+    component_names: np.ndarray
     transaction_code: np.ndarray
     transaction_values: np.ndarray
     amount_minor: np.ndarray
     statements: pd.DataFrame
     minor_unit: int
     int64: bool
+
+    @property
+    def component(self) -> np.ndarray:
+        return np.asarray(self.component_names[self.component_code])
 
     @property
     def rep_id(self) -> np.ndarray:
@@ -302,7 +307,9 @@ def calculate_vectorized(
         raise NotVectorizable(f"transactions: shares of transaction {bad!r} do not sum to 1")
 
     rep_codes, rep_uniques = column_codes(table.column("rep_id"))
-    period_values, period_codes = np.unique(period_code, return_inverse=True)
+    first_period = int(period_code.min(initial=0))
+    period_values = np.arange(first_period, int(period_code.max(initial=0)) + 1)
+    period_codes = period_code - first_period  # dense range: no sort needed
     group = rep_codes.astype(np.int64) * len(period_values) + period_codes
     day_numbers = days.astype(np.int64)
     day_span = int(day_numbers.max(initial=0) - day_numbers.min(initial=0)) + 1
@@ -328,7 +335,8 @@ def calculate_vectorized(
     credited_sum = np.add.reduceat(sorted_credit, starts) if n else sorted_credit[:0]
     quota_scaled, s_quota = _quotas_for_groups(quotas, rep_uniques, period_values, group_ids, plan)
 
-    line_parts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (component, rows, minor amounts)
+    # (component, rows, minor amounts, statement group of each row in group order)
+    line_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     for index, comp in enumerate(plan.components):
         mask = _filter_mask(table, comp.filter, days)
         mask_sorted = mask[order]
@@ -373,7 +381,7 @@ def calculate_vectorized(
                 comp, c, rows_sorted, group_index_sorted, starts, quota_scaled, s_quota,
                 s_credit, currency.minor_unit, half_even,
             )  # fmt: skip
-        line_parts.append((index, order[rows_sorted], minor))
+        line_parts.append((index, order[rows_sorted], minor, group_index_sorted[rows_sorted]))
 
     return _assemble(
         plan, line_parts, rep_codes, rep_uniques, period_codes, period_values, tx_codes, tx_uniques,
@@ -506,7 +514,7 @@ def _tiered(
 
 def _assemble(
     plan: Plan,
-    line_parts: list[tuple[int, np.ndarray, np.ndarray]],
+    line_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
     rep_codes: np.ndarray,
     rep_uniques: np.ndarray,
     period_codes: np.ndarray,
@@ -522,22 +530,24 @@ def _assemble(
     minor_unit: int,
 ) -> VectorizedResult:
     names = plan.component_names
-    rows = np.concatenate([r for _i, r, _m in line_parts]) if line_parts else np.zeros(0, int)
-    minor = (
-        np.concatenate([m.astype(object) if m.dtype == object else m for _i, _r, m in line_parts])
-        if line_parts
-        else np.zeros(0, np.int64)
-    )
+    rows = np.concatenate([p[1] for p in line_parts]) if line_parts else np.zeros(0, np.int64)
+    minor = np.concatenate([p[2] for p in line_parts]) if line_parts else np.zeros(0, np.int64)
     comp = (
-        np.concatenate([np.full(len(r), i) for i, r, _m in line_parts])
+        np.concatenate([np.full(len(p[1]), p[0], dtype=np.int16) for p in line_parts])
         if line_parts
-        else np.zeros(0, int)
+        else np.zeros(0, np.int16)
     )
-    # Statements: per (rep, period) group, exact integer sums.
+    # Statements: per (rep, period) group, exact integer sums over group-ordered runs.
     n_groups = len(group_ids)
-    group_pos = np.searchsorted(group_ids, group)
-    gross = np.zeros(n_groups, dtype=minor.dtype if minor.dtype == object else np.int64)
-    np.add.at(gross, group_pos[rows], minor)
+    wide = minor.dtype == object or (
+        minor.size > 0 and int(np.abs(minor).max()) * minor.size >= INT64_SAFE
+    )
+    gross = np.zeros(n_groups, dtype=object if wide else np.int64)
+    for _index, _rows, part, groups in line_parts:
+        if part.size == 0:
+            continue
+        run_starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
+        gross[groups[run_starts]] += np.add.reduceat(part.astype(gross.dtype), run_starts)
     cap_minor = None if plan.cap is None else _scaled(plan.cap.amount, minor_unit)
     adjustments = (
         np.zeros(n_groups, dtype=gross.dtype)
@@ -567,7 +577,8 @@ def _assemble(
         rep_code=rep_codes[rows],
         rep_values=rep_uniques,
         period=period_codes[rows],
-        component=np.asarray(names, dtype=object)[comp] if len(rows) else np.zeros(0, object),
+        component_code=comp,
+        component_names=np.asarray(names, dtype=object),
         transaction_code=tx_codes[rows],
         transaction_values=tx_uniques,
         amount_minor=minor,

@@ -408,3 +408,68 @@ def test_estimator_reports_incremental_payout_per_deal() -> None:
     # O1: 10k at 5% + 10k at 10% = 1,500. O2: half of 20k in Q2 at 5% = 500.
     assert est["incremental"].tolist() == [D("1500.00"), D("500.00")]
     assert est["period"].tolist() == ["2025-Q1", "2025-Q2"]
+
+
+def test_json_plan_example_runs_end_to_end() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    t = tx(
+        {
+            "transaction_id": "T1",
+            "rep_id": "ae1",
+            "amount": "40000",
+            "currency": "EUR",
+            "credit_date": "2025-02-10",
+            "product": "GTX Pro",
+            "category": "GTX",
+            "quantity": "2",
+        },
+        {
+            "transaction_id": "T2",
+            "rep_id": "ae1",
+            "amount": "90000",
+            "currency": "USD",
+            "credit_date": "2025-05-10",
+            "product": "GTK 500",
+            "category": "GTK",
+            "quantity": "4",
+            "cancel_date": "2025-07-01",
+        },
+        {
+            "transaction_id": "T3",
+            "rep_id": "sdr",
+            "amount": "1000",
+            "currency": "EUR",
+            "credit_date": "2025-02-11",
+            "product": "MG",
+            "category": "MG",
+            "quantity": "1",
+        },
+    )
+    q = pd.DataFrame(
+        {"rep_id": ["ae1"] * 3, "period": ["2025-Q1", "2025-Q2", "2025-Q3"], "quota": ["50000"] * 3}
+    )
+    roster = pd.DataFrame(
+        {"rep_id": ["ae1", "sdr"], "role": ["AE", "SDR"], "hire_date": ["2020-01-01", "2020-01-01"]}
+    )
+    fx = pd.DataFrame(
+        {
+            "period": ["2025-02", "2025-05"],
+            "from_currency": ["EUR", "USD"],
+            "to_currency": ["EUR", "EUR"],
+            "rate": ["1", "0.9"],
+        }
+    )
+    fx = fx[fx["from_currency"] != fx["to_currency"]]
+    r = calculate_commissions(root / "examples" / "plans" / "emea-ae-2025.json", t, q, roster, fx)
+    assert set(r.lines["rep_id"]) == {"ae1"}
+    components = set(r.lines["component"])
+    assert {"quota_tiers", "target_bonus", "spring_spiff", "unit_spiff", "clawback"} <= components
+    sums: dict[tuple[str, str], Decimal] = {}
+    for row in r.lines.itertuples(index=False):
+        sums[(row.rep_id, row.period)] = sums.get((row.rep_id, row.period), D(0)) + row.amount
+    for s in r.statements.itertuples(index=False):
+        assert s.payout == sums.get((s.rep_id, s.period), D(0))
+    payload = r.to_json_dict()
+    assert payload["lines"][0]["amount"] == format(r.lines["amount"].iloc[0], "f")
