@@ -66,8 +66,10 @@ class ParquetTeamDirectory:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            # The path goes to the log only: error messages may reach HTTP responses.
+            log.error("reps table not found at %s", self.path)
             raise RosterUnavailableError(
-                f"reps table not found at {self.path} (import data with `spm data import`)"
+                "the reps table was not found (import data with `spm data import`)"
             ) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:

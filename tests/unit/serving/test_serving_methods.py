@@ -180,3 +180,57 @@ def test_service_method_hands_errors_to_the_guard(service: Any) -> None:
     with pytest.raises(BentoMLException) as info:
         service.calculate_commissions(plan=WORKED_PLAN, transactions=_tx(), ctx=_ctx(None))
     assert info.value.error_code == 401
+
+
+# -- readiness and missing components ------------------------------------------
+
+
+class _FakeModels:
+    """A provider with deal_risk loaded from the registry and nothing else."""
+
+    def status(self) -> list[Any]:
+        from serving.ports import ModelInfo
+
+        return [
+            ModelInfo("deal_risk", "champion", True, "models:/deal_risk@champion", "7"),
+            ModelInfo("lead_scoring", "champion", False, detail="no champion alias"),
+        ]
+
+    def get(self, name: str) -> Any:
+        raise NotImplementedError
+
+
+def test_readiness_reports_models_and_gates_on_required_ones(tmp_path: Path) -> None:
+    from serving.health import readiness
+
+    def runtime_requiring(*names: str) -> Runtime:
+        return build_runtime(
+            ServingSettings(data_dir=tmp_path, required_models=names),
+            keys=SqlKeyStore(f"sqlite:///{tmp_path / 'k.sqlite'}"),
+            teams=InMemoryTeamDirectory(REPS),
+            models=_FakeModels(),
+        )
+
+    report = readiness(runtime_requiring("deal_risk"))
+    assert report.ready
+    deal_risk = next(m for m in report.models if m.name == "deal_risk")
+    assert (deal_risk.loaded, deal_risk.source, deal_risk.version, deal_risk.required) == (
+        True, "models:/deal_risk@champion", "7", True,
+    )  # fmt: skip
+    assert not readiness(runtime_requiring("deal_risk", "lead_scoring")).ready
+
+
+def test_missing_roster_is_503_for_managers_only(tmp_path: Path) -> None:
+    from serving.adapters.team_directory import ParquetTeamDirectory
+    from serving.errors import UnavailableError
+
+    runtime = build_runtime(
+        ServingSettings(data_dir=tmp_path),
+        keys=SqlKeyStore(f"sqlite:///{tmp_path / 'k.sqlite'}"),
+        teams=ParquetTeamDirectory(tmp_path / "missing" / "reps.parquet"),
+    )
+    inputs = CalculationInputs(WORKED_PLAN, _tx(), _quotas())
+    assert calculators.calculate_commissions(runtime, REP, inputs).statements
+    with pytest.raises(UnavailableError, match="reps table was not found") as info:
+        calculators.calculate_commissions(runtime, MANAGER, inputs)
+    assert str(tmp_path) not in info.value.message  # no server paths in responses
