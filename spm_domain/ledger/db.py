@@ -42,7 +42,8 @@ def resolve_ledger_url(url: str | None = None) -> str:
     return url or os.environ.get(LEDGER_URL_ENV) or DEFAULT_LEDGER_URL
 
 
-def _alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection) -> Config:
+    """Alembic configuration for the ledger's migrations on an open connection."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -77,7 +78,7 @@ def upgrade_to_head(engine: Engine) -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
             )
         log.info("migrating ledger at %s to %s", engine.url.render_as_string(), head)
-        command.upgrade(_alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "head")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -69,6 +69,22 @@ def test_migrations_match_the_models(ledger: Ledger) -> None:
     assert diffs == []
 
 
+def test_migrations_downgrade_to_base_and_upgrade_again(ledger: Ledger) -> None:
+    from alembic import command
+
+    from spm_domain.ledger.db import WRITE_OPTION, alembic_config, current_revision, head_revision
+
+    engine = ledger.engine.execution_options(**{WRITE_OPTION: True})
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert current_revision(ledger.engine) is None
+    assert "ledger_lines" not in sa.inspect(ledger.engine).get_table_names()
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+    assert current_revision(ledger.engine) == head_revision()
+    ledger.post_run(make_run(), "alice")
+
+
 def test_reopening_a_migrated_ledger_is_a_no_op(target: LedgerTarget, ledger: Ledger) -> None:
     ledger.post_run(make_run(), "alice")
     with target.open() as again:

@@ -106,3 +106,15 @@ def test_run_dir_errors_name_file_row_and_column(tmp_path: Path) -> None:
         InvalidRunError, match=r"no line or statement for period\(s\) \['2025-03'\]"
     ):
         load_run_dir(tmp_path, periods=["2025-03"])
+
+
+def test_ledger_url_comes_from_the_option_then_the_environment_then_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spm_domain.ledger import DEFAULT_LEDGER_URL, LEDGER_URL_ENV, resolve_ledger_url
+
+    monkeypatch.delenv(LEDGER_URL_ENV, raising=False)
+    assert resolve_ledger_url() == DEFAULT_LEDGER_URL == "sqlite:///./data/ledger.db"
+    monkeypatch.setenv(LEDGER_URL_ENV, "postgresql+psycopg://u@h/db")
+    assert resolve_ledger_url() == "postgresql+psycopg://u@h/db"
+    assert resolve_ledger_url("sqlite:///x.db") == "sqlite:///x.db"
