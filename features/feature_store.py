@@ -140,11 +140,15 @@ def _quiet_feast() -> Iterator[None]:
             log.debug("feast: %s", text)
 
 
-def open_feature_store(data_dir: Path | str | None = None, config: str = "default") -> FeatureStore:
-    """A Feast store whose repo path is the data directory."""
+def open_feature_store(
+    data_dir: Path | str | None = None, config: str = "default", *, create: bool = False
+) -> FeatureStore:
+    """A Feast store whose repo path is the data directory (`create`: make it if absent)."""
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not create and not root.is_dir():
+        raise FeatureStoreError(f"data directory {root} does not exist; run apply first")
     from feast import FeatureStore
 
-    root = Path(data_dir) if data_dir is not None else default_data_dir()
     yaml_path = write_effective_config(root, config)
     with _quiet_feast():
         return FeatureStore(repo_path=str(root.resolve()), fs_yaml_file=yaml_path.resolve())
@@ -289,7 +293,7 @@ def apply(
             f"feature table(s) {', '.join(missing)} not found under {root / 'features'}; "
             "build them first (spm features build)"
         )
-    fs = store or open_feature_store(root, config)
+    fs = store or open_feature_store(root, config, create=True)
     loaded: dict[str, int] = {}
     if config == "production":
         loaded = load_offline_tables(fs, root)
@@ -566,6 +570,8 @@ def describe(
 ) -> dict[str, Any]:
     """What is registered: entities, views (TTL, features), services (features)."""
     fs = store or open_feature_store(data_dir, config)
+    if not fs.list_feature_views():
+        raise FeatureStoreError(f"nothing registered for project {fs.project}; run apply first")
     views = {
         v.name: {
             "entities": list(v.entities),

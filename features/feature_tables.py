@@ -26,18 +26,19 @@ units (`*_minor`) here, rounded half-even per line, so sums are exact.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
 
 from spm_domain.currency import get_currency
 from spm_domain.errors import DomainError
-from spm_domain.money import RoundingMode, round_amount, to_decimal
+from spm_domain.money import EXACT_CONTEXT, RoundingMode, round_amount, to_decimal
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,16 @@ OPPORTUNITY_ATTR_FEATURES: tuple[str, ...] = (
     "attr_deal_size_category",
 )
 
+# IBM's ordinal size/band codes are numbers; the other extension columns are categories.
+OPPORTUNITY_NUMERIC_ATTRS: frozenset[str] = frozenset(
+    {
+        "attr_client_size_by_revenue",
+        "attr_client_size_by_employee_count",
+        "attr_revenue_from_client_past_two_years",
+        "attr_deal_size_category",
+    }
+)
+
 FEATURE_TABLES: tuple[str, ...] = (
     "rep_daily_stats",
     "team_daily_stats",
@@ -133,7 +144,7 @@ def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         if dtype == "datetime64[ns, UTC]":
             out[col] = pd.to_datetime(out[col], utc=True).astype(dtype)
         elif dtype == "string":
-            out[col] = out[col].map(lambda v: None if _is_missing(v) else str(v)).astype(dtype)
+            out[col] = out[col].astype(dtype)
         else:
             out[col] = out[col].astype(dtype)
     return out.reset_index(drop=True)
@@ -166,8 +177,21 @@ def _utc(series: pd.Series, table: str, column: str) -> pd.Series:
     return converted.astype("datetime64[ns, UTC]")
 
 
+@functools.cache
+def _minor_unit(currency: str) -> int | None:
+    try:
+        return get_currency(currency).minor_unit
+    except DomainError:
+        return None
+
+
 def _to_minor(amount: object, currency: object, table: str, row_id: object, column: str) -> int:
     """One exact amount in integer minor units of its currency (half-even)."""
+    if isinstance(amount, Decimal) and amount.is_finite() and isinstance(currency, str):
+        minor = _minor_unit(currency)
+        if minor is not None:  # fast path: exact Decimal, known currency
+            scaled = EXACT_CONTEXT.scaleb(amount, minor)
+            return int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN, context=EXACT_CONTEXT))
     if not isinstance(currency, str) or not currency:
         raise FeatureBuildError(f"table {table}, row {row_id}, column currency: missing currency")
     try:
@@ -202,14 +226,22 @@ def _as_of_midnight(ts: pd.Series) -> pd.Series:
     return ts.dt.floor("D") + pd.Timedelta(days=1)
 
 
-def _attr_strings(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+def _attr_values(frame: pd.DataFrame, columns: Iterable[str], table: str) -> pd.DataFrame:
+    """Extension columns as features: numbers for the numeric ones, text otherwise;
+    absent columns (another source) are all null."""
     out = pd.DataFrame(index=frame.index)
     for col in columns:
-        if col in frame.columns:
-            out[col] = frame[col].map(lambda v: None if _is_missing(v) else str(v))
+        values = _column(frame, col)
+        if col in OPPORTUNITY_NUMERIC_ATTRS:
+            try:
+                out[col] = pd.to_numeric(values.map(lambda v: None if _is_missing(v) else v))
+            except (ValueError, TypeError) as exc:
+                raise FeatureBuildError(
+                    f"table {table}, column {col}: not numeric ({exc})"
+                ) from exc
+            out[col] = out[col].astype("float64")
         else:
-            out[col] = None
-        out[col] = out[col].astype("string")
+            out[col] = values.astype("string")
     return out
 
 
@@ -268,50 +300,116 @@ def _rolling(
     return merged.drop(columns=[value])
 
 
-def _stage_at(
-    opportunities: pd.DataFrame, stage_history: pd.DataFrame, grid_days: pd.DatetimeIndex
+def _stage_events(opps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Every known stage change of the dated opportunities: (opportunity_id, ts, stage).
+
+    From stage history where the source has it (preceded by the opening stage
+    when history starts after creation). Otherwise reconstructed: opening stage
+    at created_at, `engaging` at engaged_at, the outcome at closed_at; a deal
+    still open at extract ends in its current stage.
+    """
+    cols = ["opportunity_id", "ts", "stage", "_order"]
+    dated = opps[opps["created_at"].notna()].copy()
+    dated["opportunity_id"] = dated["opportunity_id"].astype(str)
+    hist = history.assign(opportunity_id=history["opportunity_id"].astype(str))
+    hist = hist[hist["opportunity_id"].isin(set(dated["opportunity_id"]))]
+    with_history = dated["opportunity_id"].isin(set(hist["opportunity_id"]))
+
+    from_history = pd.DataFrame(
+        {
+            "opportunity_id": hist["opportunity_id"],
+            "ts": hist["changed_at"],
+            "stage": hist["to_stage"].astype(str),
+            "_order": 1,
+        }
+    )
+    first_change = hist.groupby("opportunity_id")["changed_at"].min()
+    hd = dated[with_history]
+    first_seen = hd["opportunity_id"].map(first_change).astype("datetime64[ns, UTC]")
+    late = hd[hd["created_at"] < first_seen]
+    nd = dated[~with_history]
+    engaged = nd[nd["engaged_at"].notna() & (nd["engaged_at"] > nd["created_at"])]
+    closed = nd[nd["outcome"].isin(("won", "lost")) & nd["closed_at"].notna()]
+    frames = [
+        from_history,
+        pd.DataFrame(
+            {
+                "opportunity_id": late["opportunity_id"],
+                "ts": late["created_at"],
+                "stage": late["opened_stage"],
+                "_order": 0,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "opportunity_id": nd["opportunity_id"],
+                "ts": nd["created_at"],
+                "stage": nd["opened_stage"],
+                "_order": 0,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "opportunity_id": engaged["opportunity_id"],
+                "ts": engaged["engaged_at"],
+                "stage": "engaging",
+                "_order": 1,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "opportunity_id": closed["opportunity_id"],
+                "ts": closed["closed_at"],
+                "stage": closed["outcome"].astype(str),
+                "_order": 2,
+            }
+        ),
+    ]
+    events = pd.concat([f[cols] for f in frames if len(f)], ignore_index=True)
+    if events.empty:
+        return pd.DataFrame(columns=["opportunity_id", "ts", "stage"])
+    events["ts"] = events["ts"].astype("datetime64[ns, UTC]")
+    events = events.sort_values(["opportunity_id", "ts", "_order"], kind="stable")
+    events = events.reset_index(drop=True)
+    # open deals without history: their latest known stage is the current one
+    still_open = nd.loc[nd["outcome"] == "open"].set_index("opportunity_id")["stage"].astype(str)
+    last = events.groupby("opportunity_id").tail(1)
+    last = last[last["opportunity_id"].isin(still_open.index)]
+    events.loc[last.index, "stage"] = last["opportunity_id"].map(still_open).to_numpy()
+    return events[["opportunity_id", "ts", "stage"]]
+
+
+def _open_deal_days(
+    opps: pd.DataFrame, events: pd.DataFrame, last_day: pd.Timestamp
 ) -> pd.DataFrame:
-    """Open deals per (rep, as_of, stage). Stage from stage history when present;
-    otherwise `engaging` after engaged_at, else `prospecting` (deals still open at
-    extract without history keep their current stage)."""
-    rows: list[tuple[str, pd.Timestamp, str]] = []
-    history_by_opp: dict[str, list[tuple[pd.Timestamp, str]]] = {}
-    for opp_id, changed_at, to_stage in zip(
-        stage_history.get("opportunity_id", []),
-        stage_history.get("changed_at", []),
-        stage_history.get("to_stage", []),
-        strict=True,
-    ):
-        history_by_opp.setdefault(str(opp_id), []).append((changed_at, str(to_stage)))
-    for changes in history_by_opp.values():
-        changes.sort()
-    for opp in opportunities.itertuples(index=False):
-        if pd.isna(opp.created_at) or _is_missing(opp.rep_id):
-            continue
-        start = opp.created_at.floor("D") + pd.Timedelta(days=1)
-        end = (
-            opp.closed_at.floor("D") + pd.Timedelta(days=1)
-            if not pd.isna(opp.closed_at)
-            else grid_days[-1] + pd.Timedelta(days=1)
-        )
-        # deal is open at as_of T when created_at < T <= closed_at (as-of grid)
-        days = grid_days[(grid_days >= start) & (grid_days < end)]
-        if len(days) == 0:
-            continue
-        changes = history_by_opp.get(str(opp.opportunity_id))
-        for day in days:
-            if changes:
-                seen = [stage for ts, stage in changes if ts < day]
-                stage = seen[-1] if seen else "prospecting"
-            elif opp.outcome == "open":
-                stage = str(opp.stage)
-            elif not pd.isna(opp.engaged_at) and opp.engaged_at < day:
-                stage = "engaging"
-            else:
-                stage = "prospecting"
-            if stage in OPEN_STAGES:
-                rows.append((str(opp.rep_id), day, stage))
-    return pd.DataFrame(rows, columns=["rep_id", "as_of", "stage"])
+    """One row per (rep, as_of, stage) for each day a deal is open in that stage.
+
+    A stage change at `ts` shows from the next midnight; a deal stops counting
+    from the midnight after it closes (or after the last day of data).
+    """
+    owners = opps[["opportunity_id", "rep_id", "closed_at"]].assign(
+        opportunity_id=opps["opportunity_id"].astype(str)
+    )
+    owners = owners[owners["rep_id"].notna()].drop_duplicates("opportunity_id")
+    seg = events.merge(owners, on="opportunity_id", how="inner")
+    if seg.empty:
+        return pd.DataFrame(columns=["rep_id", "as_of", "stage"])
+    seg["start"] = _as_of_midnight(seg["ts"])
+    until = _as_of_midnight(seg["closed_at"]).fillna(last_day + pd.Timedelta(days=1))
+    seg["end"] = seg.groupby("opportunity_id")["start"].shift(-1).fillna(until)
+    seg["end"] = seg["end"].where(seg["end"] < until, until)
+    seg = seg[seg["stage"].isin(OPEN_STAGES) & (seg["end"] > seg["start"])]
+    lengths = ((seg["end"] - seg["start"]) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
+    total = int(lengths.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    starts = np.repeat(seg["start"].to_numpy(dtype="datetime64[ns]"), lengths)
+    return pd.DataFrame(
+        {
+            "rep_id": np.repeat(seg["rep_id"].astype(str).to_numpy(), lengths),
+            "as_of": pd.to_datetime(starts + offsets * np.timedelta64(1, "D"), utc=True),
+            "stage": np.repeat(seg["stage"].to_numpy(), lengths),
+        }
+    )
 
 
 def build_rep_daily_stats(
@@ -327,39 +425,35 @@ def build_rep_daily_stats(
     columns = rep_daily_columns()
 
     dated_opps = opps[opps["rep_id"].notna() & opps["created_at"].notna()]
-    event_days = pd.concat(
+    rep_events = pd.concat(
         [
-            _as_of_midnight(dated_opps["created_at"]),
-            _as_of_midnight(dated_opps["closed_at"].dropna()),
-            txns["as_of"] if len(txns) else pd.Series(dtype="datetime64[ns, UTC]"),
+            pd.DataFrame(
+                {"rep_id": dated_opps["rep_id"], "d": _as_of_midnight(dated_opps["created_at"])}
+            ),
+            pd.DataFrame(
+                {"rep_id": dated_opps["rep_id"], "d": _as_of_midnight(dated_opps["closed_at"])}
+            ),
+            pd.DataFrame({"rep_id": txns.get("rep_id"), "d": txns.get("as_of")}),
         ]
     ).dropna()
-    if event_days.empty:
+    if rep_events.empty:
         return _empty("rep_daily_stats", columns)
-    last_day = event_days.max()
+    rep_events["rep_id"] = rep_events["rep_id"].astype(str)
+    last_day = rep_events["d"].max()
     currencies = _rep_currencies(txns, opps, reps)
-
-    first_by_rep: dict[str, pd.Timestamp] = {}
-    for rep_id, day in (
-        pd.concat(
-            [
-                pd.DataFrame(
-                    {"rep_id": dated_opps["rep_id"], "d": _as_of_midnight(dated_opps["created_at"])}
-                ),
-                pd.DataFrame({"rep_id": txns.get("rep_id"), "d": txns.get("as_of")}),
-            ]
-        )
-        .dropna()
-        .itertuples(index=False)
-    ):
-        key = str(rep_id)
-        first_by_rep[key] = min(day, first_by_rep.get(key, day))
+    # Each rep's rows run from their first event until the longest window has
+    # passed over their last one (or the data ends): no endless rows of zeros.
+    span = rep_events.groupby("rep_id")["d"].agg(["min", "max"]).sort_index()
+    longest = pd.Timedelta(days=max(WINDOWS_DAYS))
     grid = pd.concat(
         [
             pd.DataFrame(
-                {"rep_id": rep_id, "as_of": pd.date_range(first, last_day, freq="D", tz="UTC")}
+                {
+                    "rep_id": rep_id,
+                    "as_of": pd.date_range(first, min(last_day, last + longest), freq="D"),
+                }
             )
-            for rep_id, first in sorted(first_by_rep.items())
+            for rep_id, first, last in span.itertuples()
         ],
         ignore_index=True,
     )
@@ -474,8 +568,7 @@ def _credit_events(txns: pd.DataFrame) -> pd.DataFrame:
 def _add_pipeline(
     out: pd.DataFrame, opps: pd.DataFrame, stage_history: pd.DataFrame
 ) -> pd.DataFrame:
-    days = pd.DatetimeIndex(sorted(out["as_of"].unique()))
-    open_deals = _stage_at(opps, stage_history, days)
+    open_deals = _open_deal_days(opps, _stage_events(opps, stage_history), out["as_of"].max())
     counts = (
         open_deals.groupby(["rep_id", "as_of", "stage"]).size().unstack("stage", fill_value=0)
         if len(open_deals)
@@ -611,6 +704,8 @@ def org_daily_columns(level: str) -> list[str]:
 
 def _prepare_opportunities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     opps = _table(tables, "opportunities")
+    if "opened_stage" in opps.columns:  # already prepared by compute_feature_tables
+        return opps
     if opps.empty:
         return pd.DataFrame(
             columns=[
@@ -627,11 +722,22 @@ def _prepare_opportunities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 "engaged_at",
                 "closed_at",
                 "lead_source",
+                "opened_stage",
             ]
-        ).astype({"created_at": "datetime64[ns, UTC]", "closed_at": "datetime64[ns, UTC]"})
+        ).astype(
+            {
+                "created_at": "datetime64[ns, UTC]",
+                "engaged_at": "datetime64[ns, UTC]",
+                "closed_at": "datetime64[ns, UTC]",
+            }
+        )
     _require(opps, "opportunities", ("opportunity_id", "rep_id", "stage", "outcome", "amount"))
     for col in ("created_at", "engaged_at", "closed_at"):
         opps[col] = _utc(_column(opps, col), "opportunities", col)
+    # Some CRMs (Maven) record no creation time: the first known time is engagement.
+    from_engagement = opps["created_at"].isna() & opps["engaged_at"].notna()
+    opps["opened_stage"] = ["engaging" if flag else "prospecting" for flag in from_engagement]
+    opps["created_at"] = opps["created_at"].fillna(opps["engaged_at"])
     for col in ("account_id", "product_id", "currency", "lead_source"):
         if col not in opps.columns:
             opps[col] = None
@@ -643,6 +749,8 @@ def _prepare_opportunities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def _prepare_transactions(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     txns = _table(tables, "transactions")
+    if "credit_minor" in txns.columns:  # already prepared
+        return txns
     if txns.empty:
         return pd.DataFrame(columns=["rep_id", "as_of", "credit_minor", "cancel_as_of", "currency"])
     _require(
@@ -651,13 +759,24 @@ def _prepare_transactions(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         ("transaction_id", "rep_id", "amount", "currency", "credit_date", "share"),
     )
     credited: list[int] = []
-    for row in txns.itertuples(index=False):
-        row_id = f"{row.transaction_id}/{row.rep_id}"
-        try:
-            value = to_decimal(row.amount, field="amount") * to_decimal(row.share, field="share")
-        except DomainError as exc:
-            raise FeatureBuildError(f"table transactions, row {row_id}: {exc}") from exc
-        credited.append(_to_minor(value, row.currency, "transactions", row_id, "amount"))
+    for tid, rep_id, amount, share, currency in zip(
+        txns["transaction_id"],
+        txns["rep_id"],
+        txns["amount"],
+        txns["share"],
+        txns["currency"],
+        strict=True,
+    ):
+        if isinstance(amount, Decimal) and isinstance(share, Decimal):
+            value = EXACT_CONTEXT.multiply(amount, share)
+        else:
+            try:
+                value = EXACT_CONTEXT.multiply(
+                    to_decimal(amount, field="amount"), to_decimal(share, field="share")
+                )
+            except DomainError as exc:
+                raise FeatureBuildError(f"table transactions, row {tid}/{rep_id}: {exc}") from exc
+        credited.append(_to_minor(value, currency, "transactions", f"{tid}/{rep_id}", "amount"))
     txns["credit_minor"] = np.array(credited, dtype="int64")
     txns["as_of"] = _as_of_midnight(_utc(txns["credit_date"], "transactions", "credit_date"))
     cancel = _utc(_column(txns, "cancel_date"), "transactions", "cancel_date")
@@ -709,55 +828,28 @@ def build_opportunity_event_stats(
     if opps.empty:
         return _empty("opportunity_event_stats", columns)
     history = _prepare_stage_history(tables)
-    events: list[dict[str, object]] = []
-    history_groups = {str(k): g for k, g in history.groupby("opportunity_id")}
-    for opp in opps.itertuples(index=False):
-        opp_id = str(opp.opportunity_id)
-        closed = opp.outcome in ("won", "lost")
-        if pd.isna(opp.created_at):
-            # Undated source: one snapshot, the outcome is not revealed through the stage.
-            events.append(
-                {
-                    "opportunity_id": opp_id,
-                    "event_timestamp": UNDATED_EVENT_TIMESTAMP,
-                    "stage": None if closed else opp.stage,
-                    "is_closed": False,
-                    "stage_change_count": 0,
-                    "last_stage_change_at": pd.NaT,
-                    "amount_minor": opp.amount_minor,
-                }
-            )
-            continue
-        changes: list[tuple[pd.Timestamp, str]] = []
-        group = history_groups.get(opp_id)
-        if group is not None:
-            changes = [
-                (ts, str(st)) for ts, st in zip(group["changed_at"], group["to_stage"], strict=True)
-            ]
-        else:
-            changes = [(opp.created_at, "prospecting")]
-            if not pd.isna(opp.engaged_at) and opp.engaged_at > opp.created_at:
-                changes.append((opp.engaged_at, "engaging"))
-            if closed and not pd.isna(opp.closed_at):
-                changes.append((opp.closed_at, str(opp.outcome)))
-            elif not closed and opp.stage != changes[-1][1]:
-                changes[-1] = (changes[-1][0], str(opp.stage))
-        if changes[0][0] > opp.created_at:
-            changes.insert(0, (opp.created_at, "prospecting"))
-        for count, (ts, stage) in enumerate(changes):
-            final = stage in ("won", "lost")
-            events.append(
-                {
-                    "opportunity_id": opp_id,
-                    "event_timestamp": ts,
-                    "stage": stage,
-                    "is_closed": final,
-                    "stage_change_count": count,
-                    "last_stage_change_at": ts,
-                    "amount_minor": opp.amount_minor if final else pd.NA,
-                }
-            )
-    snap = pd.DataFrame(events)
+    events = _stage_events(opps, history).rename(columns={"ts": "event_timestamp"})
+    events["stage_change_count"] = events.groupby("opportunity_id").cumcount()
+    events["last_stage_change_at"] = events["event_timestamp"]
+    events["is_closed"] = events["stage"].isin(("won", "lost"))
+    # Undated source: one snapshot; the stage would reveal the outcome, so it is hidden.
+    undated = opps[opps["created_at"].isna()]
+    undated_closed = undated["outcome"].isin(("won", "lost"))
+    undated_events = pd.DataFrame(
+        {
+            "opportunity_id": undated["opportunity_id"].astype(str),
+            "event_timestamp": UNDATED_EVENT_TIMESTAMP,
+            "stage": undated["stage"].astype(str).where(~undated_closed, None),
+            "stage_change_count": 0,
+            "last_stage_change_at": pd.NaT,
+            "is_closed": False,
+        }
+    )
+    snap = pd.concat([f for f in (events, undated_events) if len(f)], ignore_index=True)
+    amounts = opps.set_index(opps["opportunity_id"].astype(str))["amount_minor"]
+    amounts = amounts[~amounts.index.duplicated(keep="first")]
+    known_amount = snap["is_closed"] | (snap["event_timestamp"] == UNDATED_EVENT_TIMESTAMP)
+    snap["amount_minor"] = snap["opportunity_id"].map(amounts).where(known_amount, pd.NA)
     static = opps.set_index(opps["opportunity_id"].astype(str))
     static = static[~static.index.duplicated(keep="first")]
     ids = snap["opportunity_id"]
@@ -776,9 +868,9 @@ def build_opportunity_event_stats(
     snap["account_employees"] = _lookup(
         ids.map(static["account_id"]), accounts, "account_id", "employees"
     ).astype("Int64")
-    attrs = _attr_strings(static, OPPORTUNITY_ATTR_FEATURES)
+    attrs = _attr_values(static, OPPORTUNITY_ATTR_FEATURES, "opportunities")
     for col in OPPORTUNITY_ATTR_FEATURES:
-        snap[col] = ids.map(attrs[col]).astype("string")
+        snap[col] = ids.map(attrs[col])
     snap["stage_index"] = snap["stage"].map(STAGE_INDEX).astype("Int64")
     snap["stage_change_count"] = snap["stage_change_count"].astype("int64")
     snap["is_closed"] = snap["is_closed"].astype(bool)
@@ -870,7 +962,7 @@ def build_lead_created_stats(
     for col in ("do_not_email", "do_not_call"):
         out[col] = leads[col] if col in leads.columns else pd.NA
         out[col] = out[col].astype("boolean")
-    attrs = _attr_strings(leads, LEAD_ATTR_FEATURES)
+    attrs = _attr_values(leads, LEAD_ATTR_FEATURES, "leads")
     for col in LEAD_ATTR_FEATURES:
         out[col] = attrs[col].to_numpy()
         out[col] = out[col].astype("string")
@@ -946,6 +1038,7 @@ def _dtype_for(column: str) -> str:
     if column.startswith(("win_rate_", "cycle_time_")) or column in (
         "attainment_mtd",
         *LEAD_NUMERIC,
+        *OPPORTUNITY_NUMERIC_ATTRS,
     ):
         return "float64"
     if column in ("stage_index", "account_employees", "employees"):
@@ -1001,6 +1094,13 @@ def compute_feature_tables(
     """All feature tables from canonical frames (pure; `created` is the build time)."""
     stamp = pd.Timestamp(created)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    # prepare the shared inputs once (money to minor units, timestamps to UTC)
+    tables = {
+        **tables,
+        "opportunities": _prepare_opportunities(tables),
+        "transactions": _prepare_transactions(tables),
+        "stage_history": _prepare_stage_history(tables),
+    }
     rep_daily = build_rep_daily_stats(tables, stamp)
     return {
         "rep_daily_stats": rep_daily,

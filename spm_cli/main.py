@@ -29,6 +29,7 @@ def main(
 # Sub-apps (one line per area; keep alphabetical).
 from spm_cli.commissions import commissions_app, plans_app  # noqa: E402
 from spm_cli.data import data_app  # noqa: E402
+from spm_cli.features import features_app  # noqa: E402
 from spm_cli.ledger import app as ledger_app  # noqa: E402
 from spm_cli.serve import serve_app  # noqa: E402
 from spm_cli.synthetic import synthetic_app  # noqa: E402
@@ -36,6 +37,7 @@ from spm_cli.targets import quota_app, targets_app  # noqa: E402
 
 app.add_typer(commissions_app, name="commissions")
 app.add_typer(data_app, name="data")
+app.add_typer(features_app, name="features")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(plans_app, name="plans")
 app.add_typer(quota_app, name="quota")

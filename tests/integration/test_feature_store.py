@@ -271,3 +271,35 @@ def test_production_config_refuses_to_start_without_its_environment(
     monkeypatch.delenv("SPM_PG_PASSWORD", raising=False)
     with pytest.raises(FeatureStoreError, match="SPM_PG_PASSWORD"):
         feature_store.open_feature_store(tmp_path, "production")
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_apply_materialize_describe_on_the_ingestion_store(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from features.ingest.storage import open_store
+    from spm_cli.main import app
+
+    data_dir = tmp_path / "cli"
+    open_store(data_dir).write_tables(sample_canonical_tables())
+    runner = CliRunner()
+    applied = runner.invoke(app, ["features", "apply", "--data-dir", str(data_dir), "--json"])
+    assert applied.exit_code == 0, applied.output
+    payload = json.loads(applied.stdout)
+    assert payload["feature_services"] == ["lead_scoring_v1", "deal_risk_v1", "attainment_v1"]
+    assert {t["name"]: t["rows"] for t in payload["tables"]}["opportunity_event_stats"] == 12
+    materialized = runner.invoke(
+        app,
+        ["features", "materialize", "--data-dir", str(data_dir), "--end-date", "2024-03-05"],
+    )
+    assert materialized.exit_code == 0, materialized.output
+    described = runner.invoke(app, ["features", "describe", "--data-dir", str(data_dir), "--json"])
+    assert described.exit_code == 0, described.output
+    assert json.loads(described.stdout)["feature_views"]["rep_daily_stats"]["ttl_seconds"] == 172800
+    # --end-date 2024-03-05 means "known by the end of that day": the 03-06 snapshot
+    online = feature_store.online_features("attainment_v1", [{"rep_id": "r1"}], data_dir=data_dir)
+    assert online["revenue_closed_90d_minor"].iloc[0] == 150_025

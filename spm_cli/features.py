@@ -1,0 +1,213 @@
+"""`spm features`: build the feature tables, apply the Feast repo, materialize, describe.
+
+    spm features apply --data-dir ./data              # build tables + register definitions
+    spm features materialize --data-dir ./data --end-date 2017-12-31
+    spm features describe --data-dir ./data --json
+    spm features apply --config production            # PostgreSQL offline + Redis online
+
+Feast is imported inside the verbs (it is slow to import) so `spm --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from spm_cli.common import ExitCode, cli_errors, emit_json
+
+features_app = typer.Typer(
+    help="Feature store (Feast): build feature tables, apply definitions, materialize, describe.",
+    no_args_is_help=True,
+)
+
+DATA_DIR_OPTION = typer.Option(
+    Path("./data"),
+    "--data-dir",
+    envvar="SPM_DATA_DIR",
+    help="Data directory: canonical tables in, feature tables, registry and online store out.",
+)
+CONFIG_OPTION = typer.Option(
+    "default",
+    "--config",
+    help="`default` (SQLite online, files offline) or `production` (PostgreSQL + Redis, "
+    "endpoints and secrets from SPM_* environment variables).",
+)
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    envvar="SPM_STORE",
+    help="Canonical store to build from: PostgreSQL URL; default the Parquet store in --data-dir.",
+)
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+T = TypeVar("T")
+
+
+def _errors() -> dict[type[BaseException], ExitCode]:
+    from features.feature_store import FeatureStoreError
+    from features.feature_tables import FeatureBuildError
+
+    return {
+        FeatureBuildError: ExitCode.INVALID_INPUT,
+        FeatureStoreError: ExitCode.NOT_FOUND,
+        ConnectionError: ExitCode.UNAVAILABLE,
+        OSError: ExitCode.UNAVAILABLE,
+    }
+
+
+def _step(description: str, work: Callable[[], T]) -> T:
+    """Run one long step under a rich spinner on stderr (stdout stays for JSON)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        progress.add_task(description, total=None)
+        return work()
+
+
+def _build(data_dir: Path, store_url: str | None) -> list[dict[str, Any]]:
+    from features.feature_store import build_feature_tables
+    from features.ingest.storage import open_store
+
+    store = open_store(store_url if store_url else data_dir)
+    return [asdict(s) for s in build_feature_tables(store, data_dir)]
+
+
+@features_app.command("build")
+def build_command(
+    data_dir: Path = DATA_DIR_OPTION,
+    store_url: str | None = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compute the feature tables from the canonical tables (<data-dir>/features/*.parquet)."""
+    with cli_errors(_errors()):
+        started = time.perf_counter()
+        tables = _step("building feature tables", lambda: _build(data_dir, store_url))
+        seconds = round(time.perf_counter() - started, 2)
+    if as_json:
+        emit_json({"tables": tables, "seconds": seconds})
+        return
+    for table in tables:
+        typer.echo(f"{table['name']:<26} {table['rows']:>9,} rows  {table['path']}")
+    typer.echo(f"built in {seconds} s")
+
+
+@features_app.command("apply")
+def apply_command(
+    data_dir: Path = DATA_DIR_OPTION,
+    config: str = CONFIG_OPTION,
+    store_url: str | None = STORE_OPTION,
+    build: bool = typer.Option(
+        True,
+        "--build/--no-build",
+        help="Rebuild the feature tables from the canonical tables first.",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Register entities, sources, views and feature services (feast apply)."""
+    with cli_errors(_errors()):
+        from features.feature_store import apply, open_feature_store
+
+        started = time.perf_counter()
+        tables = (
+            _step("building feature tables", lambda: _build(data_dir, store_url)) if build else []
+        )
+        store = _step("opening the feature store", lambda: open_feature_store(data_dir, config))
+        summary = _step("applying definitions", lambda: apply(data_dir, config, store=store))
+        seconds = round(time.perf_counter() - started, 2)
+    payload = {**asdict(summary), "tables": tables, "seconds": seconds}
+    if as_json:
+        emit_json(payload)
+        return
+    typer.echo(f"project {summary.project} ({summary.config}) in {summary.data_dir}")
+    for table in tables:
+        typer.echo(f"  table   {table['name']:<26} {table['rows']:>9,} rows")
+    typer.echo(f"  entities          {', '.join(summary.entities)}")
+    typer.echo(f"  feature views     {', '.join(summary.feature_views)}")
+    typer.echo(f"  on-demand views   {', '.join(summary.on_demand_feature_views)}")
+    typer.echo(f"  feature services  {', '.join(summary.feature_services)}")
+    typer.echo(f"applied in {seconds} s")
+
+
+def _parse_end(value: str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from None
+    if len(value) == 10:  # a date means "as of the end of that day"
+        parsed += dt.timedelta(days=1)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@features_app.command("materialize")
+def materialize_command(
+    data_dir: Path = DATA_DIR_OPTION,
+    config: str = CONFIG_OPTION,
+    end_date: str | None = typer.Option(
+        None,
+        "--end-date",
+        help="Load values known up to this ISO date/datetime (a date includes the whole day; "
+        "default now).",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Load the latest feature values up to --end-date into the online store."""
+    end = _parse_end(end_date)
+    with cli_errors(_errors()):
+        from features.feature_store import materialize, open_feature_store
+
+        started = time.perf_counter()
+        store = _step("opening the feature store", lambda: open_feature_store(data_dir, config))
+        summary = _step(
+            f"materializing up to {end.isoformat()}",
+            lambda: materialize(data_dir, end, config, store=store),
+        )
+        seconds = round(time.perf_counter() - started, 2)
+    if as_json:
+        emit_json({**asdict(summary), "seconds": seconds})
+        return
+    for view, start in summary.feature_views.items():
+        typer.echo(f"  {view:<26} {start} .. {summary.end_date}")
+    typer.echo(f"materialized in {seconds} s")
+
+
+@features_app.command("describe")
+def describe_command(
+    data_dir: Path = DATA_DIR_OPTION,
+    config: str = CONFIG_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show the registered entities, feature views (TTL, features) and feature services."""
+    with cli_errors(_errors()):
+        from features.feature_store import describe
+
+        info = _step("reading the registry", lambda: describe(data_dir, config))
+    if as_json:
+        emit_json(info)
+        return
+    typer.echo(f"project {info['project']} ({info['config']})")
+    typer.echo(f"entities: {', '.join(info['entities'])}")
+    for name, view in info["feature_views"].items():
+        ttl = f"{view['ttl_seconds'] // 86_400} d" if view["ttl_seconds"] else "none"
+        typer.echo(f"view {name}  ttl {ttl}  {len(view['features'])} features  <- {view['source']}")
+    for name, view in info["on_demand_feature_views"].items():
+        typer.echo(f"on-demand {name}: {', '.join(view['features'])}")
+    for name, service in info["feature_services"].items():
+        typer.echo(
+            f"service {name}  keys {', '.join(service['join_keys'])}  "
+            f"{len(service['features'])} features"
+        )
