@@ -49,11 +49,19 @@ def _read_all(data_dir: Path, store_url: str | None) -> tuple[Any, dict[str, Any
     store = open_store(store_url if store_url else data_dir)
     names = store.table_names()
     if not names:
+        _close(store)
         raise fail(
             f"no canonical tables in {store.location}: run `spm data import` first",
             ExitCode.NOT_FOUND,
         )
     return store, {name: store.read_table(name) for name in names}
+
+
+def _close(store: Any) -> None:
+    """Release a database store's connections (Parquet stores have none)."""
+    dispose = getattr(store, "dispose", None)
+    if callable(dispose):
+        dispose()
 
 
 def _parse_as_of(text: str | None) -> datetime | None:
@@ -94,31 +102,34 @@ def enrich_command(
     when = _parse_as_of(as_of)
     with cli_errors(_errors()):
         store, tables = _read_all(data_dir, store_url)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("enriching", total=len(GAPS))
-            result = enrich(
-                tables,
-                seed=seed,
-                as_of=when,
-                progress=lambda gap: bar.update(task, advance=1, description=gap),
-            )
-            bar.update(task, description="validating")
-            issues = describe_issues(validate_tables(result.tables))
-        if issues:
-            for line in issues[:20]:
-                typer.echo(line, err=True)
-            raise fail(
-                f"enriched tables fail validation ({len(issues)} issue(s)); nothing written",
-                ExitCode.INVALID_INPUT,
-            )
-        if not dry_run and result.updated:
-            store.write_tables(result.updated_tables(), mode="replace")
+        try:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("enriching", total=len(GAPS))
+                result = enrich(
+                    tables,
+                    seed=seed,
+                    as_of=when,
+                    progress=lambda gap: bar.update(task, advance=1, description=gap),
+                )
+                bar.update(task, description="validating")
+                issues = describe_issues(validate_tables(result.tables))
+            if issues:
+                for line in issues[:20]:
+                    typer.echo(line, err=True)
+                raise fail(
+                    f"enriched tables fail validation ({len(issues)} issue(s)); nothing written",
+                    ExitCode.INVALID_INPUT,
+                )
+            if not dry_run and result.updated:
+                store.write_tables(result.updated_tables(), mode="replace")
+        finally:
+            _close(store)
     report = {**result.report(), "location": store.location, "written": not dry_run}
     if as_json:
         emit_json(report)
@@ -140,7 +151,8 @@ def summary_command(
     from features.ingest.enrichment import synthetic_summary
 
     with cli_errors(_errors()):
-        _, tables = _read_all(data_dir, store_url)
+        store, tables = _read_all(data_dir, store_url)
+        _close(store)
         summary = synthetic_summary(tables)
     if as_json:
         emit_json(summary)

@@ -66,3 +66,15 @@ def test_bad_input_exit_codes(tmp_path: Path, data_dir: Path) -> None:
     assert code == ExitCode.USAGE
     code, _ = _run("enrich", "--data-dir", str(data_dir), "--as-of", "yesterday")
     assert code == ExitCode.USAGE
+
+
+def test_invalid_result_is_not_written(tmp_path: Path) -> None:
+    tables = maven_like_tables()
+    reps = tables["reps"].copy()
+    reps.loc[0, "manager_id"] = "ghost"  # a broken reference the enrichment must not hide
+    tables["reps"] = reps
+    open_store(tmp_path).write_tables(tables)
+    result = CliRunner().invoke(app, ["-q", "synthetic", "enrich", "--data-dir", str(tmp_path)])
+    assert result.exit_code == ExitCode.INVALID_INPUT
+    assert "nothing written" in result.stderr
+    assert open_store(tmp_path).read_table("stage_history").empty
