@@ -330,3 +330,86 @@ def maven_attainment_snapshots(
     )
     observed_until = pd.to_datetime(opportunities["closed_at"], utc=True).max()
     return attainment.build_snapshots(credits, quotas, observed_until, pipeline=pipeline)
+
+
+SOURCES = {
+    "leads": "x_education",
+    "ibm": "ibm_win_loss",
+    "maven": "maven_crm",
+    "adventureworks": "adventureworks_pl300",
+}
+ADVENTUREWORKS_TEST_FROM = "2019-07"  # fiscal year 2020 (July 2019 - June 2020)
+MAVEN_ATTAINMENT_TEST_FROM = "2017-10"
+
+
+def _from_source(table: pd.DataFrame, source: str, name: str) -> pd.DataFrame:
+    """Real rows of one import (seeded synthetic rows never train a model)."""
+    if "source" not in table.columns:
+        raise ValueError(f"table {name}: missing column 'source'")
+    rows = table["source"] == source
+    if "is_synthetic" in table.columns:
+        rows &= ~table["is_synthetic"].fillna(False).astype(bool)
+    return table.loc[rows.to_numpy()].reset_index(drop=True)
+
+
+def train_all(
+    tables: Mapping[str, pd.DataFrame],
+    rep_regions: pd.DataFrame | None = None,
+    progress: Any = None,
+) -> dict[str, ModelResult]:
+    """Every model on the shared datasets, from canonical tables.
+
+    `tables`: leads, opportunities, reps, products, accounts, transactions,
+    quotas. `rep_regions` (rep_id, region) maps AdventureWorks salespeople to
+    their territories; without it the AdventureWorks attainment model is skipped
+    (the canonical tables cannot hold a rep's several territories).
+    `progress(label)` is called before each step.
+    """
+    from training.models import attainment
+
+    def step(label: str) -> None:
+        log.info("training: %s", label)
+        if progress is not None:
+            progress(label)
+
+    results: dict[str, ModelResult] = {}
+    step("lead_scoring (x_education)")
+    leads = _from_source(tables["leads"], SOURCES["leads"], "leads")
+    results["lead_scoring"] = train_lead_scoring(leads)
+    step("lead_scoring ablation: with last activity")
+    results["lead_scoring_with_activity"] = train_lead_scoring(
+        leads, lead_scoring.WITH_ACTIVITY_SPEC
+    )
+    step("deal_risk (ibm)")
+    ibm = _from_source(tables["opportunities"], SOURCES["ibm"], "opportunities")
+    results["deal_risk_ibm"] = train_deal_risk_ibm(ibm)
+    step("deal_risk ablation: ibm without prior client revenue")
+    results["deal_risk_ibm_safe_only"] = train_deal_risk_ibm(ibm, deal_risk.IBM_SAFE_ONLY_SPEC)
+    step("deal_risk (maven)")
+    maven = {
+        name: _from_source(tables[name], SOURCES["maven"], name)
+        for name in ("opportunities", "reps", "products", "accounts")
+    }
+    results["deal_risk_maven"] = train_deal_risk_maven(
+        maven["opportunities"], maven["reps"], maven["products"], maven["accounts"]
+    )
+    if rep_regions is not None:
+        step("attainment (adventureworks)")
+        transactions = _from_source(
+            tables["transactions"], SOURCES["adventureworks"], "transactions"
+        )
+        quotas = _from_source(tables["quotas"], SOURCES["adventureworks"], "quotas")
+        credits = attainment.territory_credits(transactions, rep_regions)
+        observed_until = pd.to_datetime(transactions["credit_date"]).max()
+        snapshots = attainment.build_snapshots(credits, quotas, observed_until)
+        results["attainment_adventureworks"] = train_attainment(
+            snapshots, ADVENTUREWORKS_TEST_FROM, "adventureworks"
+        )
+    step("attainment (maven, derived quotas)")
+    snapshots = maven_attainment_snapshots(
+        maven["opportunities"], maven["products"], MAVEN_ATTAINMENT_TEST_FROM
+    )
+    results["attainment_maven"] = train_attainment(
+        snapshots, MAVEN_ATTAINMENT_TEST_FROM, "maven_crm (derived quotas)"
+    )
+    return results

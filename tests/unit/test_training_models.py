@@ -108,6 +108,7 @@ def test_snapshots_by_hand() -> None:
     assert may["trailing_hit_rate"] == 1.0
     assert may["quota_change"] == pytest.approx(200 / 120)
     assert may["month_of_quarter"] == 2.0
+    assert may["quota_vs_recent_sales"] == pytest.approx(200 / 150)
     assert np.isnan(may["weighted_pipeline_ratio"])
 
 

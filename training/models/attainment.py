@@ -14,6 +14,8 @@ complete actuals, one row at each checkpoint (default: after 25 %, 50 % and
   final attainment in the previous period, the mean over the previous three,
   the share of the previous six reached (missing when there is no history)
 - `quota_change`: quota / previous period's quota
+- `quota_vs_recent_sales`: quota / the rep's mean credited sales over the
+  previous three periods (how demanding this quota is)
 - `month_of_quarter`: 1-3 (quarter-end months behave differently in both sources)
 
 Label: final attainment >= 1. Amounts become float only inside these ratios
@@ -53,6 +55,7 @@ SPEC = FeatureSpec(
         "trailing_hit_rate",
         "quota_change",
         "month_of_quarter",
+        "quota_vs_recent_sales",
     ),
     increasing=("attainment_to_date", "run_rate_projection", "weighted_pipeline_ratio"),
     excluded={"final_attainment": "the outcome itself"},
@@ -92,6 +95,9 @@ PHRASES: dict[str, BusinessPhrase] = {
     "trailing_hit_rate": BusinessPhrase("Usually reaches quota", "Rarely reaches quota"),
     "quota_change": BusinessPhrase(
         "Quota raised from last period", "Quota lowered from last period"
+    ),
+    "quota_vs_recent_sales": BusinessPhrase(
+        "Quota is high compared with recent sales", "Quota is modest compared with recent sales"
     ),
     "month_of_quarter": BusinessPhrase("Late month of the quarter", "Early month of the quarter"),
 }
@@ -236,6 +242,7 @@ def build_snapshots(
                     "trailing_attainment": record.trailing_attainment,
                     "trailing_hit_rate": record.trailing_hit_rate,
                     "quota_change": record.quota_change,
+                    "quota_vs_recent_sales": record.quota_vs_recent_sales,
                     "final_attainment": record.final_attainment,
                     LABEL: bool(record.final_attainment >= 1.0),
                 }
@@ -255,6 +262,12 @@ def _with_history(quota: pd.DataFrame) -> pd.DataFrame:
         lambda s: (s >= 1.0).astype(float).shift(1).rolling(HIT_RATE_PERIODS, min_periods=1).mean()
     )
     quota["quota_change"] = quota["quota"] / by_rep["quota"].shift(1)
+    # How demanding the quota is against what the rep actually sold lately.
+    sold = quota["final_attainment"] * quota["quota"]
+    recent_sales = sold.groupby(quota["rep_id"]).transform(
+        lambda s: s.shift(1).rolling(HISTORY_PERIODS, min_periods=1).mean()
+    )
+    quota["quota_vs_recent_sales"] = quota["quota"] / recent_sales.where(recent_sales > 0)
     return quota
 
 
@@ -337,3 +350,30 @@ def split_by_period(snapshots: pd.DataFrame, test_from: str) -> tuple[np.ndarray
     periods = pd.PeriodIndex(snapshots["period"], freq="M")
     is_test = np.asarray(periods >= pd.Period(test_from, freq="M"))
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def rep_regions_from_territory_keys(
+    assignments: pd.DataFrame, org_units: pd.DataFrame
+) -> pd.DataFrame:
+    """(rep_id, region) from (rep_id, territory_key) pairs, naming each territory
+    as `transactions.region` does: the org unit carrying `attr_sales_territory_key`."""
+    _require(assignments, "rep territory assignments", ("rep_id", "territory_key"))
+    _require(org_units, "org_units", ("name", "attr_sales_territory_key"))
+    territories = org_units.dropna(subset=["attr_sales_territory_key"])
+    names = dict(
+        zip(
+            territories["attr_sales_territory_key"].astype(str),
+            territories["name"].astype(str),
+            strict=True,
+        )
+    )
+    keys = assignments["territory_key"].astype(str)
+    unknown = sorted(set(keys) - set(names))
+    if unknown:
+        raise ValueError(f"rep territory assignments: unknown territory keys {unknown}")
+    return pd.DataFrame(
+        {
+            "rep_id": assignments["rep_id"].astype(str).to_numpy(),
+            "region": keys.map(names).to_numpy(),
+        }
+    )
