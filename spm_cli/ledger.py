@@ -383,7 +383,9 @@ def adjust(
     rep: str = typer.Option(..., "--rep", help="Rep the note is for."),
     period: str = typer.Option(..., "--period", help="Open period to book it in."),
     amount: str = typer.Option(..., "--amount", help="+ credit note (owed to rep), - debit note."),
-    currency: str = typer.Option("USD", "--currency", help="ISO 4217 currency."),
+    currency: str | None = typer.Option(
+        None, "--currency", help="ISO 4217 currency (default: the currency of the rep's lines)."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why."),
     corrects: int | None = typer.Option(None, "--corrects", help="Line this note corrects."),
     actor: str | None = ACTOR_OPTION,
@@ -394,6 +396,14 @@ def adjust(
     """Post a credit or debit note (an adjustment line, approved and paid like any line)."""
     value = _decimal(amount, "--amount")
     with _ledger(ledger_url, schema) as ledger:
+        if currency is None:
+            known = sorted({line.currency for line in ledger.lines(rep_id=rep)})
+            if len(known) != 1:
+                raise fail(
+                    f"rep {rep!r} has lines in {known or 'no currency'}: pass --currency",
+                    ExitCode.USAGE,
+                )
+            currency = known[0]
         line = ledger.adjust(
             rep_id=rep,
             period=period,

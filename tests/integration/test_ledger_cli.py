@@ -97,6 +97,9 @@ def test_ledger_cli_end_to_end(cli: CliRunner, tmp_path: Path) -> None:
     code, out = _run(cli, "adjust", "--rep", "r1", "--period", "2025-Q1", "--amount", "1.234",
                      "--reason", "x", "--as", "fred")  # fmt: skip
     assert code == ExitCode.INVALID_INPUT
+    code, out = _err(cli, "adjust", "--rep", "nobody", "--period", "2025-Q1", "--amount", "5",
+                     "--reason", "x", "--as", "fred")  # fmt: skip
+    assert code == ExitCode.USAGE and "pass --currency" in out
 
     code, out = _run(cli, "close-period", "2025-Q1", "--as", "fred")
     assert code == 0
