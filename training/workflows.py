@@ -57,6 +57,10 @@ class ModelResult:
     train_rows: int
     seconds: float
     goals: dict[str, bool] = field(default_factory=dict)
+    # The feature rows themselves, so the registry can score a champion on the
+    # same held-out rows and keep a training reference sample for drift checks.
+    train_features: pd.DataFrame | None = None
+    test_features: pd.DataFrame | None = None
 
     @property
     def beats_baseline(self) -> bool:
@@ -135,6 +139,8 @@ def fit_and_evaluate(
         p_baseline=p_baseline,
         train_rows=len(train),
         seconds=time.perf_counter() - started,
+        train_features=train,
+        test_features=test,
     )
     log.info(
         "%s on %s: ROC-AUC %.3f (baseline %.3f), Brier %.4f (baseline %.4f)",
