@@ -93,7 +93,18 @@ class DateRange(_Strict):
         return (self.from_ is None or day >= self.from_) and (self.to is None or day <= self.to)
 
 
-Scalar = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | Decimal) else v)]
+def _as_text(value: object) -> object:
+    """Filter and rate-table values are compared as text (YAML may give ints or dates)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+Scalar = Annotated[str, BeforeValidator(_as_text)]
 FilterValue = DateRange | Scalar | list[Scalar]
 Filter = dict[str, FilterValue]
 

@@ -143,7 +143,7 @@ def _inputs(plan: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return quotas, fx
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_vectorized_equals_exact_engine(data: st.DataObject) -> None:
     plan = data.draw(fast_plans())
