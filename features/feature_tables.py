@@ -637,7 +637,75 @@ def _add_month_to_date(
     )
     quota = out["quota_month_minor"].astype("float64")
     out["attainment_mtd"] = (out["revenue_mtd_minor"] / quota.where(quota > 0)).astype("float64")
+    month_start = pd.to_datetime(out["_month"] + "-01", utc=True)
+    days_in_month = month_start.dt.days_in_month
+    out["month_elapsed_fraction"] = (
+        (out["as_of"] - month_start) / pd.Timedelta(days=1) / days_in_month
+    ).astype("float64")
+    out = _add_past_months(out, credit_events, quota_minor)
     return out.drop(columns=["_month"])
+
+
+def _add_past_months(
+    out: pd.DataFrame, credit_events: pd.DataFrame, quota_minor: Mapping[tuple[str, str], int]
+) -> pd.DataFrame:
+    """Attainment of completed months (all known at any as-of inside the next month):
+    the previous month's, and over the three previous months the pooled attainment
+    and the share of months at or above quota (months with a quota only)."""
+    columns = ("previous_month_attainment", "trailing_3m_attainment", "trailing_3m_hit_rate")
+    if not quota_minor:
+        for col in columns:
+            out[col] = np.nan
+        return out
+    months = pd.DataFrame(
+        [(rep_id, pd.Period(period, "M"), q) for (rep_id, period), q in quota_minor.items()],
+        columns=["rep_id", "month", "quota"],
+    )
+    if len(credit_events):
+        ev = credit_events.assign(
+            month=(credit_events["as_of"] - pd.Timedelta(days=1))
+            .dt.tz_localize(None)
+            .dt.to_period("M")
+        )
+        revenue = ev.groupby(["rep_id", "month"], as_index=False)["credit_minor"].sum()
+        months = months.merge(revenue, on=["rep_id", "month"], how="left")
+    else:
+        months["credit_minor"] = 0
+    months["credit_minor"] = months["credit_minor"].fillna(0)
+    months["hit"] = (months["credit_minor"] >= months["quota"]).astype("float64")
+    lags = pd.concat(
+        [months.assign(month=months["month"] + k, lag=k) for k in (1, 2, 3)], ignore_index=True
+    )
+    trailing = lags.groupby(["rep_id", "month"], as_index=False).agg(
+        revenue=("credit_minor", "sum"), quota=("quota", "sum"), hit_rate=("hit", "mean")
+    )
+    trailing["trailing_3m_attainment"] = trailing["revenue"] / trailing["quota"].where(
+        trailing["quota"] > 0
+    )
+    previous = lags[lags["lag"] == 1]
+    previous = previous.assign(
+        previous_month_attainment=previous["credit_minor"]
+        / previous["quota"].where(previous["quota"] > 0)
+    )
+    keyed = out.assign(
+        _period=pd.PeriodIndex(out["_month"], freq="M"), rep_id=out["rep_id"].astype(str)
+    )
+    keyed = keyed.merge(
+        previous[["rep_id", "month", "previous_month_attainment"]].rename(
+            columns={"month": "_period"}
+        ),
+        on=["rep_id", "_period"],
+        how="left",
+    ).merge(
+        trailing[["rep_id", "month", "trailing_3m_attainment", "hit_rate"]].rename(
+            columns={"month": "_period", "hit_rate": "trailing_3m_hit_rate"}
+        ),
+        on=["rep_id", "_period"],
+        how="left",
+    )
+    for col in columns:
+        keyed[col] = keyed[col].astype("float64")
+    return keyed.drop(columns=["_period"])
 
 
 def rep_daily_columns() -> list[str]:
@@ -653,6 +721,12 @@ def rep_daily_columns() -> list[str]:
         ]
     cols += [f"pipeline_{s}_count" for s in OPEN_STAGES]
     cols += ["pipeline_open_count", "revenue_mtd_minor", "quota_month_minor", "attainment_mtd"]
+    cols += [
+        "month_elapsed_fraction",
+        "previous_month_attainment",
+        "trailing_3m_attainment",
+        "trailing_3m_hit_rate",
+    ]
     return cols
 
 
@@ -815,6 +889,9 @@ def opportunity_event_columns() -> list[str]:
         "product_list_price_minor",
         "account_sector",
         "account_employees",
+        "account_annual_revenue_minor",
+        "team_id",
+        "region_id",
         *OPPORTUNITY_ATTR_FEATURES,
     ]
 
@@ -868,6 +945,13 @@ def build_opportunity_event_stats(
     snap["account_employees"] = _lookup(
         ids.map(static["account_id"]), accounts, "account_id", "employees"
     ).astype("Int64")
+    snap["account_annual_revenue_minor"] = ids.map(static["account_id"]).map(
+        _account_revenues(accounts)
+    )
+    reps = _table(tables, "reps")
+    rep_ids = ids.map(static["rep_id"])
+    for col in ("team_id", "region_id"):  # the owner's current team and region
+        snap[col] = _lookup(rep_ids, reps, "rep_id", col)
     attrs = _attr_values(static, OPPORTUNITY_ATTR_FEATURES, "opportunities")
     for col in OPPORTUNITY_ATTR_FEATURES:
         snap[col] = ids.map(attrs[col])
@@ -903,6 +987,20 @@ def _lookup(keys: pd.Series, frame: pd.DataFrame, key: str, column: str) -> pd.S
         column
     ]
     return keys.astype("string").map(mapping)
+
+
+def _account_revenues(accounts: pd.DataFrame) -> dict[str, object]:
+    """Account annual revenue in minor units of the account's revenue currency."""
+    if accounts.empty or "annual_revenue" not in accounts.columns:
+        return {}
+    minor = _minor_column(
+        accounts.assign(revenue_currency=_column(accounts, "revenue_currency")),
+        "annual_revenue",
+        "revenue_currency",
+        "accounts",
+        "account_id",
+    )
+    return dict(zip(accounts["account_id"].astype(str), minor, strict=True))
 
 
 def _product_prices(products: pd.DataFrame) -> dict[str, object]:
@@ -1035,8 +1133,10 @@ def _dtype_for(column: str) -> str:
         "stage_change_count",
     ):
         return "int64"
-    if column.startswith(("win_rate_", "cycle_time_")) or column in (
+    if column.startswith(("win_rate_", "cycle_time_", "trailing_3m_")) or column in (
         "attainment_mtd",
+        "month_elapsed_fraction",
+        "previous_month_attainment",
         *LEAD_NUMERIC,
         *OPPORTUNITY_NUMERIC_ATTRS,
     ):

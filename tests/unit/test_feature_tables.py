@@ -220,3 +220,29 @@ def test_opportunity_age_frame_helper() -> None:
     )
     out = opportunity_age_features(frame)
     assert out.iloc[0].tolist() == [9.0, 2.0]
+
+
+def test_completed_month_attainment_features(tables: dict[str, pd.DataFrame]) -> None:
+    # r1: January quota 2,000.00, January credits 1,000.00 -> 0.5; no hit.
+    row = _rep_row(tables, "r1", "2024-02-05")
+    assert row["previous_month_attainment"] == pytest.approx(0.5)
+    assert row["trailing_3m_attainment"] == pytest.approx(0.5)
+    assert row["trailing_3m_hit_rate"] == pytest.approx(0.0)
+    assert row["month_elapsed_fraction"] == pytest.approx(4 / 29)  # Feb 1-4 of 29 days
+    # January itself is still running on 01-31: no completed month yet.
+    assert pd.isna(_rep_row(tables, "r1", "2024-01-31")["previous_month_attainment"])
+    assert _rep_row(tables, "r1", "2024-02-01")["month_elapsed_fraction"] == pytest.approx(1.0)
+    # r2: February quota 1,000.00, credits 1,500.00 -> 1.5, a hit, seen from March on.
+    row = _rep_row(tables, "r2", "2024-03-06")
+    assert row["previous_month_attainment"] == pytest.approx(1.5)
+    assert row["trailing_3m_hit_rate"] == pytest.approx(1.0)
+    assert pd.isna(_rep_row(tables, "r2", "2024-02-29")["previous_month_attainment"])
+
+
+def test_deal_snapshots_carry_owner_org_and_account_revenue(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    snaps = tables["opportunity_event_stats"]
+    o1 = snaps[snaps["opportunity_id"] == "o1"].iloc[0]
+    assert (o1["team_id"], o1["region_id"]) == ("team:alpha", "region:east")
+    assert o1["account_annual_revenue_minor"] == 500_000_000
