@@ -45,6 +45,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_STATE = "spm_principal"
 ERROR_STATE = "spm_error"
+# Set by a handler whose error response is already a safe, meaningful body
+# (readiness: 503 with the report of what is missing).
+KEEP_BODY_STATE = "spm_keep_body"
 JSON_MEDIA_TYPES = frozenset({"application/json"})
 
 
@@ -220,7 +223,7 @@ class ApiGuardMiddleware:
             nonlocal start
             if message["type"] == "http.response.start":
                 outcome["status"] = int(message["status"])
-                if outcome["status"] < 400:
+                if outcome["status"] < 400 or scope.get("state", {}).get(KEEP_BODY_STATE):
                     await send(message)
                 else:
                     start = message

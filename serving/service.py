@@ -29,7 +29,12 @@ from serving.bootstrap import Runtime, get_runtime
 from serving.errors import ApiError, UnauthenticatedError
 from serving.health import health, readiness
 from serving.metrics import api_metrics
-from serving.middleware import ERROR_STATE, PRINCIPAL_STATE, ApiGuardMiddleware
+from serving.middleware import (
+    ERROR_STATE,
+    KEEP_BODY_STATE,
+    PRINCIPAL_STATE,
+    ApiGuardMiddleware,
+)
 from serving.openapi import OpenApiMiddleware
 from serving.ports import CalculationInputs, EstimateInputs, QuotaStatusInputs
 from serving.schemas import (
@@ -95,8 +100,10 @@ def _health_app() -> Starlette:
     async def live(_: Request) -> JSONResponse:
         return JSONResponse(health().model_dump(mode="json"))
 
-    def ready(_: Request) -> JSONResponse:
+    def ready(request: Request) -> JSONResponse:
         report = readiness(get_runtime())
+        if not report.ready:
+            setattr(request.state, KEEP_BODY_STATE, True)  # the 503 carries the report
         return JSONResponse(
             report.model_dump(mode="json"), status_code=200 if report.ready else 503
         )

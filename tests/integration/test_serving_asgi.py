@@ -411,3 +411,17 @@ def test_fuzzed_bodies_never_cause_a_server_error(api: _Client) -> None:
 
         answers_without_5xx()
     assert 200 in seen or 422 in seen  # the bodies reached validation, not just the guard
+
+
+def test_not_ready_is_503_with_the_report(api: _Client, tmp_path: Path) -> None:
+    # One BentoML app per process (its metrics are process-global): swap the runtime.
+    runtime = build_runtime(serving_settings(tmp_path, required_models=("deal_risk",)))
+    key = add_role_keys(runtime.keys)[Role.SERVICE]
+    with use_runtime(runtime):
+        response = api.http.get("/v1/health/ready", headers=key.headers)
+        assert api.http.get("/readyz").status_code == 503
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False
+    (deal_risk,) = [m for m in body["models"] if m["name"] == "deal_risk"]
+    assert deal_risk["required"] is True and deal_risk["loaded"] is False
