@@ -332,8 +332,13 @@ def _evaluate_tiered(
     tiers = bands(uptos, rates, scale)
     where = " year to date" if m.ytd else ""
 
+    described: dict[int, str] = {}
+
     def describe(band: Band) -> str:
-        return describe_band(band, of_quota=of_quota, currency=ctx.currency)
+        key = id(band)
+        if key not in described:
+            described[key] = describe_band(band, of_quota=of_quota, currency=ctx.currency)
+        return described[key]
 
     if comp.mode == "marginal":
         running = ZERO
