@@ -155,6 +155,7 @@ class ApiGuardMiddleware:
         endpoint = find_endpoint(path)
         label = endpoint.path if endpoint else "unknown"
         method = scope.get("method", "GET")
+        method_label = method if method in ("GET", "POST") else "other"  # bounded label values
         outcome = {"status": 500}
         try:
             try:
@@ -174,7 +175,7 @@ class ApiGuardMiddleware:
             await self.app(scope, receive, self._rewriting_send(scope, send, outcome))
         finally:
             metrics = api_metrics()
-            metrics.requests.labels(label, method, str(outcome["status"])).inc()
+            metrics.requests.labels(label, method_label, str(outcome["status"])).inc()
             metrics.latency.labels(label).observe(time.perf_counter() - started)
 
     async def _admit(self, scope: Scope, receive: Receive) -> Receive:
