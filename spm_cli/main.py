@@ -34,6 +34,7 @@ from spm_cli.ledger import app as ledger_app  # noqa: E402
 from spm_cli.serve import serve_app  # noqa: E402
 from spm_cli.synthetic import synthetic_app  # noqa: E402
 from spm_cli.targets import quota_app, targets_app  # noqa: E402
+from spm_cli.train import train_app  # noqa: E402
 
 app.add_typer(commissions_app, name="commissions")
 app.add_typer(data_app, name="data")
@@ -44,3 +45,4 @@ app.add_typer(quota_app, name="quota")
 app.add_typer(serve_app, name="serve")
 app.add_typer(synthetic_app, name="synthetic")
 app.add_typer(targets_app, name="targets")
+app.add_typer(train_app, name="train")

@@ -172,10 +172,12 @@ def plot_calibration(
     for name, y_prob in predictions.items():
         table = calibration_table(y_true, y_prob, n_bins)
         axis.plot(table["predicted"], table["observed"], marker="o", label=name)
-    axis.set(xlabel="predicted probability", ylabel="observed rate", title=title)
+    axis.set_xlabel("predicted probability")
+    axis.set_ylabel("observed rate")
+    axis.set_title(title, fontsize="small")
     axis.set_xlim(0, 1)
     axis.set_ylim(0, 1)
-    axis.legend(loc="upper left")
+    axis.legend(loc="upper left", fontsize="small")
     return _save(figure, path)
 
 
@@ -192,7 +194,9 @@ def plot_lift(y_true: Any, predictions: Mapping[str, Any], path: Path, title: st
         table = lift_table(y_true, y_prob)
         axis.bar(table.index + i * width - 0.4 + width / 2, table["lift"], width=width, label=name)
     axis.axhline(1.0, color="grey", linestyle="--")
-    axis.set(xlabel="score decile (1 = highest)", ylabel="lift", title=title)
+    axis.set_xlabel("score decile (1 = highest)")
+    axis.set_ylabel("lift")
+    axis.set_title(title, fontsize="small")
     axis.set_xticks(range(1, 11))
     axis.legend()
     return _save(figure, path)

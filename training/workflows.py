@@ -254,8 +254,8 @@ def write_report(result: ModelResult, directory: Path) -> dict[str, Path]:
     """metrics.json, slices_<column>.csv, calibration.png and lift.png of one result."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    title = f"{result.name} ({result.dataset}), held-out"
-    predictions = {"model": result.p_test, f"baseline: {result.baseline_name}": result.p_baseline}
+    title = f"{result.name} ({result.dataset}), held-out\nbaseline: {result.baseline_name}"
+    predictions = {"model": result.p_test, "baseline": result.p_baseline}
     written = {
         "calibration": plot_calibration(
             result.y_test, predictions, directory / "calibration.png", title
