@@ -115,7 +115,14 @@ def column_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
         codes = np.asarray(array.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         values = np.asarray(array.dictionary.to_pylist(), dtype=object)
         return codes, values
-    codes, values = pd.factorize(array.to_numpy(zero_copy_only=False), sort=True)
+    raw = array.to_numpy(zero_copy_only=False)
+    if raw.dtype.kind in "iu" and raw.size:
+        low, high = int(raw.min()), int(raw.max())
+        if low >= 0 and len(str(low)) == len(str(high)) and high - low < 4 * raw.size + 1024:
+            # Dense equal-width non-negative ids: the value is the code (text order =
+            # numeric order), no hashing or sorting needed.
+            return (raw - low).astype(np.int64), np.arange(low, high + 1)
+    codes, values = pd.factorize(raw, sort=True)
     codes, values = np.asarray(codes, dtype=np.int64), np.asarray(values)
     if values.dtype.kind in "iu" and values.size:
         # Ids are text in the contract: order them as text. Equal-width non-negative
@@ -300,10 +307,18 @@ def calculate_vectorized(
 
     # Splits must sum to exactly 1 per transaction.
     tx_codes, tx_uniques = column_codes(table.column("transaction_id"))
-    share_sums = np.zeros(len(tx_uniques), dtype=np.int64)
-    np.add.at(share_sums, tx_codes, share)
-    if not np.all(share_sums == 10**s_share):
-        bad = tx_uniques[int(np.nonzero(share_sums != 10**s_share)[0][0])]
+    counts = np.bincount(tx_codes, minlength=len(tx_uniques))
+    if int(share.max(initial=0)) * int(counts.max(initial=0)) < 2**53:
+        # Sums of small integers are exact in float64 (shares are ratios, not money).
+        share_sums = np.bincount(tx_codes, weights=share, minlength=len(tx_uniques))
+        wanted: Any = float(10**s_share)
+    else:
+        share_sums = np.zeros(len(tx_uniques), dtype=object)
+        np.add.at(share_sums, tx_codes, share.astype(object))
+        wanted = 10**s_share
+    bad_shares = (share_sums != wanted) & (counts > 0)
+    if np.any(bad_shares):
+        bad = tx_uniques[int(np.nonzero(bad_shares)[0][0])]
         raise NotVectorizable(f"transactions: shares of transaction {bad!r} do not sum to 1")
 
     rep_codes, rep_uniques = column_codes(table.column("rep_id"))
