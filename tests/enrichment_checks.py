@@ -149,7 +149,7 @@ def assert_exact_conversion(tables: Mapping[str, pd.DataFrame]) -> None:
 
 
 def assert_quotas_consistent(tables: Mapping[str, pd.DataFrame]) -> None:
-    """Synthetic quotas: positive, in the rep's currency, quarter = sum of its months."""
+    """Synthetic quotas: positive, in the rep's currency, quarter = sum of its covered months."""
     quotas = tables["quotas"]
     synthetic = quotas[quotas["is_synthetic"].astype(bool)]
     currency = dict(zip(tables["reps"]["rep_id"], tables["reps"]["currency"], strict=True))
@@ -164,5 +164,9 @@ def assert_quotas_consistent(tables: Mapping[str, pd.DataFrame]) -> None:
         if "Q" in row.period:
             period = calendar.parse(row.period)
             months = pd.period_range(period.start, period.last_day, freq="M")
-            total = sum((monthly[(row.rep_id, str(m))] for m in months), Decimal(0))
+            covered = [
+                monthly[(row.rep_id, str(m))] for m in months if (row.rep_id, str(m)) in monthly
+            ]
+            assert covered, f"quotas: {row.rep_id} {row.period} has no month quotas"
+            total = sum(covered, Decimal(0))
             assert total == row.quota, f"quotas: {row.rep_id} {row.period} != sum of months"

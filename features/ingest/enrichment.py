@@ -857,8 +857,8 @@ def derive_revenue_quotas(tables: Mapping[str, pd.DataFrame], ctx: EnrichmentCon
         "the source has no quotas; attainment and commission need them",
         f"month quota = max({cfg.quota_floor}, round_half_up(growth {cfg.quota_growth} x the"
         f" rep's credited revenue 3 months earlier, to {cfg.quota_rounding})); the first"
-        " 3 covered months use the month 3 later; quarter quota = sum of its 3 month quotas"
-        " (whole quarters only); managers without quota: sum of their reports'",
+        " 3 covered months use the month 3 later; quarter quota = sum of its month quotas"
+        " (over the months the data covers); managers without quota: sum of their reports'",
     )
     return GapOutput({"quotas": _append("quotas", quotas, rows)}, (item,))
 
@@ -901,9 +901,11 @@ def _quota_rows(
             period = calendar.quarter(fiscal_year, q)
             if period.contains(start):
                 quarters.setdefault((rep_id, period.key), []).append(value)
+    # A quarter the data covers only partly (Maven starts in March 2017) gets the
+    # sum of its covered months: every credited quarter then has a quota, as an
+    # attainment-based commission plan requires, and months still add up exactly.
     for (rep_id, key), values in sorted(quarters.items()):
-        if len(values) == 3:  # whole quarters only
-            rows.append(_quota_row(rep_id, key, sum(values, Decimal(0)), source_of, currency_of))
+        rows.append(_quota_row(rep_id, key, sum(values, Decimal(0)), source_of, currency_of))
     return rows
 
 

@@ -238,7 +238,12 @@ def test_derived_quotas_are_positive_consistent_and_in_the_reps_currency(enriche
     quotas = enriched.tables["quotas"]
     monthly = quotas[~quotas["period"].str.contains("Q")]
     assert set(monthly["period"]) == {f"2017-0{m}" for m in range(3, 9)}
-    assert set(quotas.loc[quotas["period"].str.contains("Q"), "period"]) == {"2017-Q2"}
+    # Q2 is whole; Q1 (March only) and Q3 (July, August) are covered in part
+    assert set(quotas.loc[quotas["period"].str.contains("Q"), "period"]) == {
+        "2017-Q1",
+        "2017-Q2",
+        "2017-Q3",
+    }
     assert "erin" not in set(quotas["rep_id"])  # no revenue, not a manager: no quota
 
 
