@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,17 @@ class SqlKeyStore:
         self.url = url
         self._schema = schema
         self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
         metadata = sa.MetaData(schema=schema)
         self._keys = _table(metadata)
         self._metadata = metadata
 
     @property
     def engine(self) -> sa.Engine:
+        with self._lock:  # requests authenticate from several threads at once
+            return self._engine_locked()
+
+    def _engine_locked(self) -> sa.Engine:
         if self._engine is None:
             if self.url.startswith("sqlite:///"):
                 path = Path(self.url.removeprefix("sqlite:///"))
