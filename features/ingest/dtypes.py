@@ -17,7 +17,6 @@ every reader of the store gets the same frames whatever the backend:
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -196,18 +195,19 @@ def decimal_scale(values: pd.Series) -> int:
     return scale
 
 
-def python_value(value: Any, column_type: ColumnType) -> Any:
-    """A pandas cell as the plain Python value a database driver expects."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
+def python_values(series: pd.Series, column_type: ColumnType) -> list[Any]:
+    """A column as the plain Python values a database driver expects (None for missing)."""
+    missing = series.isna().tolist()
     if column_type is ColumnType.DATE:
-        return pd.Timestamp(value).date()
-    if column_type is ColumnType.TIMESTAMP:
-        return pd.Timestamp(value).to_pydatetime()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dt.datetime | dt.date | Decimal | str | bool | int | float):
-        return value
-    return value
+        values = series.dt.date.tolist()
+    elif column_type is ColumnType.TIMESTAMP:
+        values = series.astype(object).tolist()  # pd.Timestamp is a datetime
+    elif column_type is ColumnType.INTEGER:
+        values = [int(v) if not m else None for v, m in zip(series.tolist(), missing, strict=True)]
+    elif column_type is ColumnType.BOOLEAN:
+        values = [bool(v) if not m else None for v, m in zip(series.tolist(), missing, strict=True)]
+    elif column_type is ColumnType.FLOAT:
+        values = [float(v) for v in series.tolist()]
+    else:  # strings and Decimals are already Python objects
+        values = series.astype(object).tolist()
+    return [None if m else v for v, m in zip(values, missing, strict=True)]

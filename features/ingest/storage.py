@@ -37,7 +37,7 @@ from features.ingest.dtypes import (
     decimal_scale,
     empty_frame,
     infer_column_type,
-    python_value,
+    python_values,
 )
 from features.ingest.schema import CANONICAL_TABLES, ColumnType
 
@@ -466,10 +466,10 @@ class PostgresStore:
             sql.Identifier(name),
             sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns),
         )
-        column_types = list(types.values())
+        columns = [python_values(frame[c], t) for c, t in types.items()]
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in frame.itertuples(index=False, name=None):
-                copy.write_row([python_value(v, t) for v, t in zip(row, column_types, strict=True)])
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
 
     def _append_report(self, conn: Any, report: Mapping[str, Any], markdown: str | None) -> None:
         import sqlalchemy as sa
