@@ -11,6 +11,7 @@ Feast is imported inside the verbs (it is slow to import) so `spm --help` stays 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -49,7 +50,14 @@ JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdou
 T = TypeVar("T")
 
 
+def _no_telemetry() -> None:
+    """Feast, MLflow and BentoML must never phone home from this CLI."""
+    for name, value in (("FEAST_USAGE", "False"), ("DO_NOT_TRACK", "1")):
+        os.environ.setdefault(name, value)
+
+
 def _errors() -> dict[type[BaseException], ExitCode]:
+    _no_telemetry()
     from features.feature_store import FeatureStoreError
     from features.feature_tables import FeatureBuildError
 
