@@ -352,13 +352,16 @@ def calculate_vectorized(
 
     # (component, rows, minor amounts, statement group of each row in group order)
     line_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    all_rows = np.arange(n, dtype=np.int64)
+    share_sorted = share[order]
     for index, comp in enumerate(plan.components):
-        mask = _filter_mask(table, comp.filter, days)
-        mask_sorted = mask[order]
-        rows_sorted = np.nonzero(mask_sorted)[0]
-        if rows_sorted.size == 0:
-            continue
-        c = credited[order][rows_sorted]
+        if comp.filter:
+            rows_sorted = np.nonzero(_filter_mask(table, comp.filter, days)[order])[0]
+            if rows_sorted.size == 0:
+                continue
+            c = sorted_credit[rows_sorted]
+        else:  # every row, already in group order: no gathers
+            rows_sorted, c = all_rows, sorted_credit
         if isinstance(comp, PercentageComponent):
             s_rate = _decimals(comp.rate)
             rate_int = _scaled(comp.rate, s_rate)
@@ -367,7 +370,7 @@ def calculate_vectorized(
         elif isinstance(comp, FixedPerDealComponent):
             s_rate = _decimals(comp.amount)
             amount_int = _scaled(comp.amount, s_rate)
-            exact = _widen(share[order][rows_sorted], amount_int) * amount_int
+            exact = _widen(share_sorted[rows_sorted], amount_int) * amount_int
             minor = round_scaled(exact, s_share + s_rate, currency.minor_unit, half_even)
         elif isinstance(comp, RateTableComponent):
             key_codes_all, key_values = column_codes(table.column(comp.key))
@@ -376,7 +379,7 @@ def calculate_vectorized(
             )
             s_rate = max(_decimals(r) for r in listed)
             default = -1 if comp.default is None else _scaled(comp.default, s_rate)
-            key_codes = key_codes_all[order][rows_sorted]
+            key_codes = key_codes_all[order[rows_sorted]]
             per_value = np.array(
                 [
                     _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
@@ -396,7 +399,15 @@ def calculate_vectorized(
                 comp, c, rows_sorted, group_index_sorted, starts, quota_scaled, s_quota,
                 s_credit, currency.minor_unit, half_even,
             )  # fmt: skip
-        line_parts.append((index, order[rows_sorted], minor, group_index_sorted[rows_sorted]))
+        full = rows_sorted is all_rows
+        line_parts.append(
+            (
+                index,
+                order if full else order[rows_sorted],
+                minor,
+                group_index_sorted if full else group_index_sorted[rows_sorted],
+            )
+        )
 
     return _assemble(
         plan, line_parts, rep_codes, rep_uniques, period_codes, period_values, tx_codes, tx_uniques,
@@ -496,15 +507,16 @@ def _tiered(
         bounds = [b.astype(object) if isinstance(b, np.ndarray) else b for b in bounds]
 
     def pay(level: np.ndarray) -> np.ndarray:
-        total = np.where(level < 0, level * rates[0], 0 * level)
+        # Below zero: the first tier's rate; above: each tier's width times its rate
+        # (the width is 0 for tiers above the level, and for every tier when level <= 0).
+        total = np.minimum(level, 0) * rates[0]
         lower: Any = 0
         for i, rate in enumerate(rates):
             upper = bounds[i] if i < len(bounds) else None
             top = level if upper is None else np.minimum(level, upper)
-            width = np.maximum(top - lower, 0)
-            total = total + np.where(level > 0, width * rate, 0 * level)
+            total += np.maximum(top - lower, 0) * rate
             lower = upper
-        return total
+        return np.asarray(total)
 
     if comp.mode == "marginal":
         if comp.scope == "transaction":
