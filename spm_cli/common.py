@@ -35,6 +35,9 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
         stream=sys.stderr,
         force=True,
     )
+    # Libraries' step-by-step INFO (migrations, plugin set-up) is noise for a CLI user.
+    for noisy in ("alembic", "feast", "mlflow", "bentoml", "httpx"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def emit_json(payload: Any) -> None:

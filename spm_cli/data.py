@@ -199,3 +199,47 @@ def schema_command(as_json: bool = JSON_OPTION) -> None:
         emit_json(schema_as_dict())
     else:
         typer.echo(render_schema_markdown())
+
+
+@data_app.command("export-commission-inputs")
+def export_commission_inputs_command(
+    out: Path = typer.Option(
+        ..., "--out", help="Directory for transactions/quotas/roster/fx .csv."
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help="Only rows of this import source, e.g. maven_crm."
+    ),
+    data_dir: Path = DATA_DIR_OPTION,
+    store_url: str | None = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write the commission contract's input tables (transactions, quotas, roster, fx)
+    from the canonical store, ready for `spm commissions calculate`."""
+    from features.ingest.exports import commission_inputs
+
+    with cli_errors(_errors()):
+        store = _open(data_dir, store_url)
+        available = set(store.table_names())
+        tables = {
+            name: store.read_table(name)
+            for name in ("transactions", "reps", "quotas", "fx_rates")
+            if name in available
+        }
+    if "transactions" not in tables or "reps" not in tables:
+        raise fail(
+            f"{store.location} has no transactions/reps: import data first", ExitCode.NOT_FOUND
+        )
+    frames = commission_inputs(tables, source)
+    if frames["transactions"].empty:
+        raise fail(f"no transactions of source {source!r} in {store.location}", ExitCode.NOT_FOUND)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in frames.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written[name] = {"path": str(path), "rows": len(frame)}
+    if as_json:
+        emit_json(written)
+        return
+    for name, info in written.items():
+        typer.echo(f"  {name:<13} {info['rows']:>7,} rows -> {info['path']}")
