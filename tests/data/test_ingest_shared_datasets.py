@@ -148,3 +148,23 @@ def test_superstore(shared_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
     assert set(tx["rep_id"]) == {
         f"superstore:rep:{r}" for r in ("Central", "East", "South", "West")
     }
+
+
+def test_report_counts_every_source_row(
+    shared_dir: Path, imported: tuple[CanonicalStore, ImportResult]
+) -> None:
+    """No file loses rows on reading (e.g. a header-less file read with a header)."""
+    data = shared_dir / "data"
+    headerless = {"SalesPerson.csv", "SalesPersonQuotaHistory.csv", "SalesTerritory.csv",
+                  "SalesTerritoryHistory.csv"}  # fmt: skip
+    seen = 0
+    for report in imported[1].report.sources.values():
+        for name, rows in report.files.items():
+            (path,) = [p for p in data.rglob(name)]
+            opener = gzip.open if path.suffix == ".gz" else open
+            delimiter = "\t" if name in headerless else ","
+            with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:  # type: ignore[operator]
+                records = sum(1 for _ in csv.reader(handle, delimiter=delimiter))
+            assert rows == records - (0 if name in headerless else 1), name
+            seen += 1
+    assert seen == 20  # 5 Maven + 1 X Education + 8 PL-300 + 4 OLTP + 1 Superstore + 1 IBM
