@@ -241,3 +241,37 @@ def test_lookup_chain_and_ambiguous_keys(tmp_path: Path) -> None:
     issues = transform(parse_mapping(document), [people, cover, terr]).issues
     assert [(i.row, i.value) for i in issues] == [(3, "2")]
     assert "several different terr values in cover.csv" in issues[0].reason
+
+
+def test_parquet_input(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "deals.parquet"
+    table = pa.table(
+        {
+            "Id": ["o1", "o2"],
+            "Amount": pa.array([Decimal("10.25"), None], type=pa.decimal128(12, 2)),
+            "Won": [True, False],
+            "Created": pa.array(
+                [dt.datetime(2024, 1, 2, 3, 4, tzinfo=dt.UTC), None], type=pa.timestamp("us", "UTC")
+            ),
+        }
+    )
+    pq.write_table(table, path)
+    mapping = parse_mapping(
+        {"source": "pq", "files": [{"match": "*.parquet", "outputs": [{"table": "opportunities", "columns": {
+            "opportunity_id": "Id", "amount": "Amount", "created_at": "Created",
+            "stage": {"from": "Won", "map": {"True": "won", "False": "lost"}},
+            "outcome": {"from": "Won", "map": {"True": "won", "False": "lost"}},
+            "attr_won": {"from": "Won", "type": "boolean"}}}]}]}
+    )  # fmt: skip
+    result = transform(mapping, [path])
+    assert result.issues == []
+    opps = result.tables["opportunities"]
+    assert opps["amount"].tolist() == [Decimal("10.25"), None]
+    assert opps["created_at"].iloc[0].isoformat() == "2024-01-02T03:04:00+00:00"
+    assert opps["stage"].tolist() == ["won", "lost"] and opps["attr_won"].tolist() == [True, False]
+    assert opps["_src_row"].tolist() == [1, 2]
