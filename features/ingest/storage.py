@@ -21,7 +21,8 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -362,6 +363,17 @@ class PostgresStore:
     def dispose(self) -> None:
         self._engine.dispose()
 
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        import sqlalchemy as sa
+
+        try:
+            connection = self._engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot reach PostgreSQL at {self.location}: {exc}") from exc
+        with connection as conn:
+            yield conn
+
     def _existing(self, conn: Any) -> set[str]:
         import sqlalchemy as sa
 
@@ -380,7 +392,7 @@ class PostgresStore:
     def read_table(self, name: str) -> pd.DataFrame:
 
         table = canonical_table(name)
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             return self._read(conn, name) if name in self._existing(conn) else empty_frame(table)
 
     def _read(self, conn: Any, name: str) -> pd.DataFrame:
@@ -399,7 +411,7 @@ class PostgresStore:
     def read_quality_report(self) -> tuple[dict[str, Any] | None, str | None]:
         import sqlalchemy as sa
 
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             if REPORTS_TABLE not in self._existing(conn):
                 return None, None
             row = conn.execute(

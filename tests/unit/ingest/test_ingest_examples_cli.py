@@ -111,3 +111,9 @@ def test_schema_command() -> None:
     assert schema["transactions"]["primary_key"] == ["transaction_id", "rep_id"]
     code, out = _invoke("data", "schema")
     assert "### `opportunities`" in out
+
+
+def test_unreachable_database_is_exit_6() -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/none"  # nothing listens on port 1
+    assert _invoke("data", "summary", "--store", url)[0] == 6
+    assert _invoke("data", "quality", "--store", url)[0] == 6
