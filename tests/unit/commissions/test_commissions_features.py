@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
 from decimal import Decimal
 from typing import Any
 
@@ -473,3 +474,27 @@ def test_json_plan_example_runs_end_to_end() -> None:
         assert s.payout == sums.get((s.rep_id, s.period), D(0))
     payload = r.to_json_dict()
     assert payload["lines"][0]["amount"] == format(r.lines["amount"].iloc[0], "f")
+
+
+def test_parquet_inputs_keep_decimals_and_refuse_floats(tmp_path: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "transaction_id": ["T1"],
+            "rep_id": ["a"],
+            "amount": pa.array([D("1234.56")], pa.decimal128(12, 2)),
+            "currency": ["USD"],
+            "credit_date": pa.array([date_(2025, 1, 5)]),
+        }
+    )
+    good = tmp_path / "tx.parquet"
+    pq.write_table(table, good)
+    r = calculate_commissions(plan(PCT), good)
+    assert r.statements["credited"].iloc[0] == D("1234.56")
+    assert r.lines["amount"].iloc[0] == D("123.46")
+    bad = tmp_path / "float.parquet"
+    pq.write_table(table.set_column(2, "amount", pa.array([1234.56])), bad)
+    with pytest.raises(CommissionInputError, match=r"column amount: stored as binary float"):
+        calculate_commissions(plan(PCT), bad)
