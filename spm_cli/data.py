@@ -87,7 +87,8 @@ def _print_import_result(result: Any, as_json: bool) -> None:
         emit_json(result.to_dict())
         return
     totals = result.report.to_dict()["totals"]
-    typer.echo(f"imported {', '.join(result.sources)} into {result.location}")
+    verb = "checked (dry run, nothing written)" if result.dry_run else "imported"
+    typer.echo(f"{verb} {', '.join(result.sources)} into {result.location}")
     for table, rows in sorted(result.rows_by_table.items()):
         typer.echo(f"  {table:<14} {rows:>8,} rows")
     typer.echo(
@@ -108,6 +109,9 @@ def import_command(
         help="Keep the rows already stored for this source and add the new ones "
         "(default: replace this source's rows).",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check everything and report, but write nothing."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import files with a mapping. Nothing is written unless every row is valid."""
@@ -121,7 +125,12 @@ def import_command(
         result = _run_with_progress(
             3,
             lambda note: import_files(
-                store, mapping, files, mode="append" if append else "replace", progress=note
+                store,
+                mapping,
+                files,
+                mode="append" if append else "replace",
+                progress=note,
+                dry_run=dry_run,
             ),
         )
     _print_import_result(result, as_json)

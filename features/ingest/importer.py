@@ -51,9 +51,11 @@ class ImportResult:
     sources: list[str]
     rows_by_table: dict[str, int] = field(default_factory=dict)  # rows imported now
     report: QualityReport = field(default_factory=QualityReport)
+    dry_run: bool = False  # validated only; nothing was written
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "dry_run": self.dry_run,
             "location": self.location,
             "sources": self.sources,
             "rows_by_table": self.rows_by_table,
@@ -95,8 +97,10 @@ def run_imports(
     *,
     mode: ImportMode = "replace",
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
-    """Import several mappings all-or-nothing (one validation, one write)."""
+    """Import several mappings all-or-nothing (one validation, one write).
+    With `dry_run`, everything is checked and reported but nothing is written."""
     note = progress or (lambda _msg: None)
     produced: dict[str, list[pd.DataFrame]] = {}
     reports: list[SourceReport] = []
@@ -130,6 +134,10 @@ def run_imports(
         raise ImportValidationError(issues)
     earlier, _ = store.read_quality_report()
     quality = QualityReport.from_dict(earlier).merge(reports)
+    rows = {name: len(frame) for name, frame in tables.items()}
+    if dry_run:
+        note("dry run: nothing written")
+        return ImportResult(store.location, sorted(sources), rows, quality, dry_run=True)
     note("writing")
     to_write = {
         name: merged[name].drop(columns=[SOURCE_FILE_COL, SOURCE_ROW_COL], errors="ignore")
@@ -141,7 +149,6 @@ def run_imports(
         quality_report=quality.to_dict(),
         quality_markdown=quality.to_markdown(),
     )
-    rows = {name: len(frame) for name, frame in tables.items()}
     log.info("imported %s into %s", ", ".join(sorted(sources)), store.location)
     return ImportResult(store.location, sorted(sources), rows, quality)
 
@@ -153,10 +160,11 @@ def import_files(
     *,
     mode: ImportMode = "replace",
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import files with one mapping (`spm data import`)."""
     job = ImportJob(Path(mapping_path), tuple(Path(f) for f in files))
-    return run_imports(store, [job], mode=mode, progress=progress)
+    return run_imports(store, [job], mode=mode, progress=progress, dry_run=dry_run)
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,14 @@ def test_unreachable_database_is_exit_6() -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:1/none"  # nothing listens on port 1
     assert _invoke("data", "summary", "--store", url)[0] == 6
     assert _invoke("data", "quality", "--store", url)[0] == 6
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    files = [str(p) for p in sorted((SAMPLES / "hubspot").glob("*.csv"))]
+    mapping = str(EXAMPLES / "hubspot_deals.yaml")
+    data = tmp_path / "data"
+    code, out = _invoke(
+        "data", "import", "-m", mapping, "--data-dir", str(data), "--dry-run", *files
+    )
+    assert code == 0 and "dry run, nothing written" in out
+    assert not data.exists()
