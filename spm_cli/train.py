@@ -128,3 +128,10 @@ def train_models(
             "yes" if result.promotable else "no",
         )
     Console().print(table)
+
+
+# `spm train lead_scoring|deal_risk|attainment|all`: the same training, logged to MLflow,
+# registered and gated (spm_cli/train_registry.py, docs/mlops.md).
+from spm_cli.train_registry import register_train_commands  # noqa: E402
+
+register_train_commands(train_app)

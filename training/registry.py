@@ -248,6 +248,7 @@ class ModelRegistry:
         The new version gets the `challenger` alias; call `promote_if_better` next.
         """
         import mlflow
+
         from training.workflows import write_report
 
         name = register_as or result.name
@@ -369,17 +370,17 @@ class ModelRegistry:
         )
 
     def _log_pyfunc(self, result: ModelResult, name: str, work: Path) -> Any:
+        import mlflow
         from mlflow.models import infer_signature
 
-        import mlflow
         from training.pipelines import save_pipeline
 
         assert result.test_features is not None
         pipeline_dir = save_pipeline(
             result.pipeline, work / "pipeline", {"model": name, "dataset": result.dataset}
         )
-        sample = result.test_features.head(200)
-        example = _json_safe(result.test_features.head(INPUT_EXAMPLE_ROWS))
+        sample = _integers_as_floats(result.test_features.head(200))
+        example = _json_safe(sample.head(INPUT_EXAMPLE_ROWS))
         signature = infer_signature(sample, result.pipeline.predict_proba(sample)[:, 1])
         return mlflow.pyfunc.log_model(
             name="model",
@@ -628,9 +629,9 @@ def _metric_key(value: Any) -> str:
 
 def _log_baseline(result: ModelResult, work: Path) -> None:
     """The baseline beside the model, in a safe format (JSON or skops)."""
+    import mlflow
     from sklearn.pipeline import Pipeline
 
-    import mlflow
     from training.baselines import save_json_baseline, save_skops_baseline
 
     baseline = result.baseline
@@ -651,6 +652,19 @@ def _sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     if len(frame) <= rows:
         return frame.reset_index(drop=True)
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+
+
+def _integers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns declared as doubles: a missing value at serving time turns an
+    integer column into floats, which an integer signature would refuse (MLflow
+    accepts ints where doubles are declared)."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_integer_dtype(out[column]) and not pd.api.types.is_bool_dtype(
+            out[column]
+        ):
+            out[column] = out[column].astype("Float64").astype("float64")
+    return out
 
 
 def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:

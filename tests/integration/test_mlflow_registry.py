@@ -206,3 +206,44 @@ def test_postgresql_backend_registers_promotes_and_loads(
         np.asarray(loaded.predict(good.test_features.head(20))),
         good.pipeline.predict_proba(good.test_features.head(20))[:, 1],
     )
+
+
+def test_models_and_monitor_cli(registry: ModelRegistry, good: ModelResult, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from spm_cli.main import app
+
+    registry.register(good, feature_service="deal_risk_v1")
+    uri = ["--tracking-uri", registry.tracking_uri]
+    runner = CliRunner()
+
+    listed = runner.invoke(app, ["models", "list", "--json", *uri])
+    assert listed.exit_code == 0, listed.output
+    body = json.loads(listed.stdout)
+    assert body["models"][0]["champion"] == "1"
+    assert body["models"][0]["versions"][0]["dataset"] == "synthetic test data"
+
+    no_reason = runner.invoke(app, ["models", "promote", "deal_risk", "1", "--force", *uri])
+    assert no_reason.exit_code == 2
+    missing = runner.invoke(app, ["models", "promote", "deal_risk", "9", *uri])
+    assert missing.exit_code == 4 and "no version '9'" in missing.stderr
+    nothing_before = runner.invoke(app, ["models", "rollback", "deal_risk", *uri])
+    assert nothing_before.exit_code == 4 and "no previous champion" in nothing_before.stderr
+
+    out = tmp_path / "drift"
+    drift = runner.invoke(
+        app, ["monitor", "drift", "deal_risk", "--out", str(out), "--json", "--fail-on-drift", *uri]
+    )
+    assert drift.exit_code == 0, drift.output  # held-out rows of the same population
+    assert json.loads(drift.stdout)["dataset_drift"] is False
+    assert (out / "drift.html").is_file() and (out / "drift.json").is_file()
+
+    assert good.test_features is not None
+    shifted = good.test_features.assign(signal=good.test_features["signal"] + 3.0, noise=5.0)
+    shifted.to_parquet(tmp_path / "recent.parquet")
+    flagged = runner.invoke(
+        app,
+        ["monitor", "drift", "deal_risk", "--current", str(tmp_path / "recent.parquet"),
+         "--out", str(tmp_path / "drift2"), "--fail-on-drift", *uri],
+    )  # fmt: skip
+    assert flagged.exit_code == 5 and "DRIFT DETECTED" in flagged.stdout
