@@ -32,6 +32,8 @@ from spm_cli.data import data_app  # noqa: E402
 from spm_cli.demo import demo  # noqa: E402
 from spm_cli.features import features_app  # noqa: E402
 from spm_cli.ledger import app as ledger_app  # noqa: E402
+from spm_cli.models import models_app  # noqa: E402
+from spm_cli.monitor import monitor_app  # noqa: E402
 from spm_cli.serve import serve_app  # noqa: E402
 from spm_cli.synthetic import synthetic_app  # noqa: E402
 from spm_cli.targets import quota_app, targets_app  # noqa: E402
@@ -41,6 +43,8 @@ app.add_typer(commissions_app, name="commissions")
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
 app.add_typer(plans_app, name="plans")
 app.add_typer(quota_app, name="quota")
 app.add_typer(serve_app, name="serve")
