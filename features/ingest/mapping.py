@@ -275,7 +275,7 @@ class FileSpec(_Strict):
 
     match: str = Field(description="Glob on the file name, e.g. `sales_pipeline*.csv`.")
     optional: bool = Field(False, description="Do not fail when no input file matches.")
-    read: ReadOptions = Field(default_factory=ReadOptions)  # type: ignore[arg-type]
+    read: ReadOptions = Field(default_factory=ReadOptions)
     clean: list[CleanRule] = Field(default_factory=list)
     dedupe: Dedupe | None = None
     outputs: list[Output] = Field(default_factory=list)
