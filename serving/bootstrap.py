@@ -4,11 +4,11 @@
 and config file), never at import time. Tests call `use_runtime(...)` with
 fakes, or set environment variables and let the real adapters be built.
 
-Where later adapters plug in:
-- models: replace `UnconfiguredModelProvider` in `_model_provider` with the
-  MLflow adapter (`models:/<name>@<settings.model_alias>`);
-- features: replace `UnconfiguredFeatureProvider` in `_feature_provider`
-  with the Feast adapter (`settings.feature_repo`, online store).
+Model and feature adapters:
+- models: `MlflowModelProvider` (`models:/<name>@<settings.model_alias>`, loaded
+  natively, hot-reloaded, last good local copy when the registry is down);
+- features: `SqliteOnlineFeatures` (direct read of Feast's SQLite online
+  store) or `FeastOnlineFeatures` (e.g. Redis), from `settings.feature_repo`.
 """
 
 from __future__ import annotations
@@ -49,17 +49,53 @@ def _team_directory(settings: ServingSettings) -> TeamDirectory:
 
 
 def _model_provider(settings: ServingSettings) -> ModelProvider:
+    """MLflow registry by alias (hot reload, last good local copy), when configured."""
+    from serving.adapters.mlflow_models import MlflowModelProvider
     from serving.adapters.models import UnconfiguredModelProvider
 
-    return UnconfiguredModelProvider(
-        settings.model_names, settings.model_alias, "the MLflow model adapter is not wired yet"
-    )
+    cache = settings.resolved_model_cache_dir
+    if not settings.mlflow_tracking_uri and not cache.is_dir():
+        return UnconfiguredModelProvider(
+            settings.model_names,
+            settings.model_alias,
+            "no MLflow tracking URI is configured (SPM_SERVING_MLFLOW_TRACKING_URI)",
+        )
+    # Without a URI the provider serves the local copies only (the registry "is unreachable").
+    uri = settings.mlflow_tracking_uri or f"file:{cache / '.no-registry'}"
+    return MlflowModelProvider(
+        uri,
+        settings.model_names,
+        settings.model_alias,
+        cache,
+        poll_seconds=settings.model_poll_seconds,
+    ).start()
 
 
 def _feature_provider(settings: ServingSettings) -> FeatureProvider:
+    """Direct reads of the SQLite online store; Feast's own client for other stores."""
     from serving.adapters.models import UnconfiguredFeatureProvider
+    from serving.adapters.online_store import FeastOnlineFeatures, SqliteOnlineFeatures
+    from serving.ports import ComponentUnavailableError
 
-    return UnconfiguredFeatureProvider("the Feast online-store adapter is not wired yet")
+    repo = settings.resolved_feature_repo
+    if not (repo / "feature_store.yaml").is_file():
+        return UnconfiguredFeatureProvider(
+            "no feature_store.yaml in the feature repo (spm features apply; SPM_SERVING_FEATURE_REPO)"
+        )
+    try:
+        import yaml
+
+        config = yaml.safe_load((repo / "feature_store.yaml").read_text(encoding="utf-8")) or {}
+        if (config.get("online_store") or {}).get("type", "sqlite") == "sqlite":
+            return SqliteOnlineFeatures(repo)
+        return FeastOnlineFeatures(repo)
+    except ComponentUnavailableError as exc:
+        return UnconfiguredFeatureProvider(str(exc))
+    except Exception as exc:  # a broken repo must not stop the calculators from serving
+        log.warning("online features unavailable: %s", exc)
+        return UnconfiguredFeatureProvider(
+            f"the feature store cannot be opened ({type(exc).__name__})"
+        )
 
 
 def key_store(settings: ServingSettings) -> KeyStore:

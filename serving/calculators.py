@@ -112,4 +112,36 @@ def estimate_earnings(
             | {q.rep_id for q in inputs.quotas}
         )
         authorize_reps(principal, reps, runtime.teams)
-        return runtime.engine.estimate_earnings(inputs)
+        inputs, sources, model = _with_win_probabilities(runtime, inputs)
+        result = runtime.engine.estimate_earnings(inputs)
+    if not sources:
+        return result
+    deals = [
+        d.model_copy(update={"probability_source": sources.get(d.transaction_id)})
+        for d in result.deals
+    ]
+    return result.model_copy(update={"deals": deals, "probability_model": model})
+
+
+def _with_win_probabilities(
+    runtime: Runtime, inputs: EstimateInputs
+) -> tuple[EstimateInputs, dict[str, str], str | None]:
+    """Deals sent without a probability get deal_risk's win probability (when the
+    model is loaded and the deal id is in the online store)."""
+    from dataclasses import replace
+
+    from serving.scoring import deal_win_probabilities
+
+    sources = {d.transaction_id: "request" for d in inputs.open_deals if d.probability is not None}
+    wanted = [d.transaction_id for d in inputs.open_deals if d.probability is None]
+    found, model = deal_win_probabilities(runtime, wanted)
+    if not found:
+        return inputs, (sources if model else {}), model
+    deals = [
+        d.model_copy(update={"probability": found[d.transaction_id]})
+        if d.transaction_id in found
+        else d
+        for d in inputs.open_deals
+    ]
+    sources.update({deal_id: "deal_risk" for deal_id in found})
+    return replace(inputs, open_deals=deals), sources, model

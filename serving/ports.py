@@ -116,7 +116,21 @@ class FeatureProvider(Protocol):
         ...
 
     def online_features(
-        self, feature_service: str, entity_rows: Sequence[Mapping[str, Any]]
+        self,
+        feature_service: str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        request_time: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """One dict of feature values per entity row, in order."""
+        """One dict of feature values per entity row, in order (None where the
+        store has no value); request-time features at `request_time` (default now)."""
+        ...
+
+    def record_features(
+        self,
+        feature_service: str,
+        records: Sequence[Mapping[str, Any]],
+        request_time: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The same rows from full records pushed by a caller: stored features
+        taken from the record, request-time features computed by the store's code."""
         ...

@@ -38,6 +38,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Earnings estimate for one rep's open deals.",
     ),
     Endpoint("POST", "/v1/quotas/status", ALL_ROLES, True, "Quota, credit and attainment per rep."),
+    Endpoint(
+        "POST",
+        "/v1/score/lead",
+        ALL_ROLES,
+        False,
+        "Lead conversion score (lead_scoring) by lead id or full record.",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/score/deal",
+        ALL_ROLES,
+        True,
+        "Deal win probability (deal_risk) by opportunity id or full record.",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/score/attainment",
+        ALL_ROLES,
+        True,
+        "Probability of reaching quota (attainment) by rep id or full record.",
+    ),
     Endpoint("GET", "/v1/health", ALL_ROLES, False, "Liveness and version."),
     Endpoint(
         "GET",

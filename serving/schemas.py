@@ -216,8 +216,13 @@ class DealEstimate(_Row):
     incremental: DecimalText = Field(description="What closing this deal alone adds.")
     currency: str
     probability: DecimalText | None = None
+    probability_source: str | None = Field(
+        None,
+        description="`request` (sent by the caller) or `deal_risk` (the win probability of the "
+        "deal_risk model, from the deal's online features, when the caller sent none).",
+    )
     expected_incremental: DecimalText | None = Field(
-        None, description="incremental × probability, when a probability was given."
+        None, description="incremental × probability: the probability-weighted expected earnings."
     )
 
 
@@ -229,6 +234,33 @@ class EarningsEstimate(_Row):
         description="Sum of per-deal increments (each deal is estimated on its own)."
     )
     expected_total: DecimalText | None = None
+    probability_model: str | None = Field(
+        None, description="The deal_risk model and version that supplied win probabilities."
+    )
+
+
+class ScoreFactor(_Row):
+    feature: str = Field(examples=["stage_index"])
+    phrase: str = Field(description="The factor in business language.", examples=["Late stage"])
+    contribution: float = Field(description="Log-odds this factor pushed (not money).")
+
+
+class EntityScore(_Row):
+    id: str = Field(description="The entity's id (lead_id, opportunity_id or rep_id).")
+    probability: float = Field(ge=0, le=1, description="Calibrated probability.")
+    score: int = Field(ge=1, le=99, description="round(100 × probability), clipped to 1..99.")
+    tier: str = Field(description="A (score ≥ 75), B (≥ 50), C (≥ 25), D.")
+    positive_factors: list[ScoreFactor] = Field(description="Strongest first (at most 3).")
+    negative_factors: list[ScoreFactor] = Field(description="Strongest first (at most 3).")
+
+
+class ScoreReport(_Row):
+    model: str = Field(examples=["deal_risk"])
+    model_version: str = Field(examples=["3"])
+    model_source: str = Field(examples=["models:/deal_risk@champion"])
+    feature_service: str = Field(examples=["deal_risk_v1"])
+    mode: str = Field(description="`id` (online store) or `record` (pushed records).")
+    scores: list[EntityScore]
 
 
 class Health(_Row):

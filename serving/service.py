@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serving import calculators
+from serving import calculators, scoring
 from serving.bootstrap import Runtime, get_runtime
 from serving.errors import ApiError, UnauthenticatedError
 from serving.health import health, readiness
@@ -52,6 +52,7 @@ from serving.schemas import (
     QuotaRow,
     QuotaStatusReport,
     RosterRow,
+    ScoreReport,
     TransactionRow,
 )
 from serving.security import Principal
@@ -78,6 +79,29 @@ Periods = Annotated[
 ]
 Measure = Literal["revenue", "units", "margin", "new_customers"]
 OpenDeals = Annotated[list[OpenDeal], Field(min_length=1, examples=[EXAMPLE_OPEN_DEALS])]
+ScoreIds = Annotated[
+    list[Id],
+    Field(
+        max_length=scoring.MAX_SCORE_ROWS,
+        description="Entity ids: features come from the online store (give ids or records).",
+        examples=[["o5"]],
+    ),
+]
+FeatureValue = str | int | float | bool | None
+ScoreRecords = Annotated[
+    list[dict[str, FeatureValue]],
+    Field(
+        max_length=scoring.MAX_SCORE_ROWS,
+        description="Full records pushed by a CRM, in the feature service's column names "
+        "(plus the inputs of request-time features such as `created_at`); request-time "
+        "features are computed by the feature store's own code.",
+        examples=[[{"opportunity_id": "o5", "stage_index": 3, "lead_source": "web"}]],
+    ),
+]
+RequestTime = Annotated[
+    datetime | None,
+    Field(description="Moment of request-time features such as ages (default: now, UTC)."),
+]
 
 
 def _principal(ctx: bentoml.Context) -> Principal:
@@ -118,7 +142,7 @@ def _health_app() -> Starlette:
 
 @bentoml.service(name="spm", traffic={"timeout": 120})
 class SpmService:
-    """Sales Performance Management API: commissions, quotas, estimates (models to follow)."""
+    """Sales Performance Management API: commissions, quotas, estimates and model scores."""
 
     def __init__(self) -> None:
         # Fail at start-up, not on the first request, when the configuration is broken.
@@ -191,6 +215,58 @@ class SpmService:
         result = _answer(ctx, lambda p: calculators.estimate_earnings(self.runtime, p, inputs))
         self._count_rows("/v1/commissions/estimate", len(open_deals), len(result.deals))
         return result
+
+    def _score(
+        self,
+        ctx: bentoml.Context,
+        model: str,
+        ids: list[str],
+        records: list[dict[str, FeatureValue]],
+        request_time: datetime | None,
+    ) -> ScoreReport:
+        target = scoring.TARGETS[model]
+        result = _answer(
+            ctx,
+            lambda p: scoring.score(self.runtime, p, target, ids, records, request_time),
+        )
+        self._count_rows(target.path, len(ids) + len(records), len(result.scores))
+        return result
+
+    @bentoml.api(route="/v1/score/lead")  # type: ignore[untyped-decorator]
+    def score_leads(
+        self,
+        ctx: bentoml.Context,
+        ids: ScoreIds = [],  # noqa: B006
+        records: ScoreRecords = [],  # noqa: B006
+        request_time: RequestTime = None,
+    ) -> ScoreReport:
+        """Probability that each lead converts (`lead_scoring` champion), as a 1-99 score,
+        a tier A-D and the top factors in business language. Up to 1,000 per request."""
+        return self._score(ctx, "lead_scoring", ids, records, request_time)
+
+    @bentoml.api(route="/v1/score/deal")  # type: ignore[untyped-decorator]
+    def score_deals(
+        self,
+        ctx: bentoml.Context,
+        ids: ScoreIds = [],  # noqa: B006
+        records: ScoreRecords = [],  # noqa: B006
+        request_time: RequestTime = None,
+    ) -> ScoreReport:
+        """Win probability of each open deal (`deal_risk` champion). Reps score only their
+        own deals, managers their team's. Up to 1,000 per request."""
+        return self._score(ctx, "deal_risk", ids, records, request_time)
+
+    @bentoml.api(route="/v1/score/attainment")  # type: ignore[untyped-decorator]
+    def score_attainment(
+        self,
+        ctx: bentoml.Context,
+        ids: ScoreIds = [],  # noqa: B006
+        records: ScoreRecords = [],  # noqa: B006
+        request_time: RequestTime = None,
+    ) -> ScoreReport:
+        """Probability that each rep reaches the month's quota (`attainment` champion).
+        Reps score only themselves, managers their team. Up to 1,000 per request."""
+        return self._score(ctx, "attainment", ids, records, request_time)
 
     @staticmethod
     def _count_rows(endpoint: str, received: int, returned: int) -> None:

@@ -44,6 +44,10 @@ class ServingSettings:
     model_names: tuple[str, ...] = MODEL_NAMES
     # Models that must be loaded before /readyz reports ready (empty: none).
     required_models: tuple[str, ...] = ()
+    # How often (seconds) the registry is asked whether an alias moved (hot reload).
+    model_poll_seconds: int = 30
+    # Last good local copies of the served models (default <data_dir>/serving/models).
+    model_cache_dir: str = ""
     # Feast repo for online features (SQLite online store by default, Redis in production).
     feature_repo: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -56,11 +60,24 @@ class ServingSettings:
         )
 
     @property
+    def resolved_model_cache_dir(self) -> Path:
+        return (
+            Path(self.model_cache_dir)
+            if self.model_cache_dir
+            else self.data_dir / "serving" / "models"
+        )
+
+    @property
+    def resolved_feature_repo(self) -> Path:
+        """The Feast repo (the data directory `spm features apply` wrote its yaml into)."""
+        return Path(self.feature_repo) if self.feature_repo else self.data_dir
+
+    @property
     def resolved_canonical_store(self) -> str:
         return self.canonical_store or str(self.data_dir.resolve())
 
 
-_INT_FIELDS = {"max_request_bytes", "max_rows"}
+_INT_FIELDS = {"max_request_bytes", "max_rows", "model_poll_seconds"}
 _TUPLE_FIELDS = {"model_names", "required_models"}
 _OPTIONAL_FIELDS = {"key_store_schema", "canonical_schema"}
 

@@ -9,6 +9,7 @@ services `<model>_v<N>`) replace them in `serving.bootstrap`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from serving.ports import ComponentUnavailableError, ModelInfo, ServedModel
@@ -41,8 +42,21 @@ class UnconfiguredFeatureProvider:
         raise ComponentUnavailableError(self.reason)
 
     def online_features(
-        self, feature_service: str, entity_rows: Sequence[Mapping[str, Any]]
+        self,
+        feature_service: str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        request_time: datetime | None = None,
     ) -> list[dict[str, Any]]:
         raise ComponentUnavailableError(
             f"online features for {feature_service!r} are not available: {self.reason}"
+        )
+
+    def record_features(
+        self,
+        feature_service: str,
+        records: Sequence[Mapping[str, Any]],
+        request_time: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        raise ComponentUnavailableError(
+            f"request-time features for {feature_service!r} are not available: {self.reason}"
         )

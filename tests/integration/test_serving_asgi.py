@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _serving_models import build_sample_feature_store, save_tiny_models
 from _serving_support import (
     ROLE_REP,
     RoleKey,
@@ -33,10 +34,16 @@ class _Client:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Client]:
+    from serving.adapters.mlflow_models import DirectoryModelProvider
+    from serving.adapters.online_store import SqliteOnlineFeatures
     from serving.service import SpmService
 
-    settings = serving_settings(tmp_path_factory.mktemp("serving"), max_request_bytes=64 * 1024)
-    runtime = build_runtime(settings)
+    data_dir = tmp_path_factory.mktemp("serving")
+    settings = serving_settings(data_dir, max_request_bytes=64 * 1024)
+    names = ("lead_scoring", "deal_risk", "attainment")
+    models = DirectoryModelProvider.from_root(save_tiny_models(data_dir / "models", names), names)
+    features = SqliteOnlineFeatures(build_sample_feature_store(data_dir / "feature_repo"))
+    runtime = build_runtime(settings, models=models, features=features)
     keys = add_role_keys(runtime.keys)
     with (
         use_runtime(runtime),
@@ -45,10 +52,34 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Client]:
         yield _Client(client, keys, runtime)
 
 
+def score_lead_body(rep_id: str = "R1") -> dict[str, Any]:
+    record = {"lead_id": "L-new", "lead_source": "web", "created_at": "2024-03-01T09:00:00Z"}
+    return {"records": [record], "request_time": "2024-03-06T00:00:00Z"}
+
+
+def score_deal_body(rep_id: str = "R1") -> dict[str, Any]:
+    record = {
+        "opportunity_id": f"{rep_id}-O1",
+        "rep_id": rep_id,
+        "stage_index": 3,
+        "lead_source": "referral",
+        "created_at": "2024-02-01T00:00:00Z",
+        "last_stage_change_at": "2024-03-01T00:00:00Z",
+    }
+    return {"records": [record], "request_time": "2024-03-06T00:00:00Z"}
+
+
+def score_attainment_body(rep_id: str = "R1") -> dict[str, Any]:
+    return {"records": [{"rep_id": rep_id, "attainment_mtd": 0.4, "month_elapsed_fraction": 0.2}]}
+
+
 BODIES = {
     "/v1/commissions/calculate": calculate_body,
     "/v1/commissions/estimate": estimate_body,
     "/v1/quotas/status": quota_body,
+    "/v1/score/lead": score_lead_body,
+    "/v1/score/deal": score_deal_body,
+    "/v1/score/attainment": score_attainment_body,
 }
 
 
@@ -311,14 +342,14 @@ def test_readiness_reports_components_and_models(api: _Client) -> None:
         "detail": None,
     }
     assert components["roster"]["ok"] is True
-    assert components["online_features"]["ok"] is False
-    assert {m["name"] for m in body["models"]} == {
-        "lead_scoring",
-        "deal_risk",
-        "attainment",
-        "revenue_forecast",
+    assert components["online_features"]["ok"] is True
+    assert "direct read" in components["online_features"]["source"]
+    assert {m["name"]: m["loaded"] for m in body["models"]} == {
+        "lead_scoring": True,
+        "deal_risk": True,
+        "attainment": True,
     }
-    assert all(m["loaded"] is False and m["alias"] == "champion" for m in body["models"])
+    assert all(m["source"] == f"file:{m['name']}" for m in body["models"])
     assert api.http.get("/readyz").status_code == 200  # the unauthenticated probe
 
 

@@ -1,0 +1,245 @@
+"""Load a registered model's artifact directory natively and predict with it.
+
+The artifact contract (written by training, read here; see docs/serving.md):
+a directory holding
+
+- `manifest.json`: `{"format_version": 1, "lightgbm_version": ..., "metadata": {...}}`
+- `encoder.json`: the feature encoder, `numeric`, `boolean`, `categorical` column
+  lists, `categories` (vocabulary per categorical column, code = index, unknown
+  or rare = len(vocabulary)), `medians` (per numeric/boolean column)
+- `model.txt`: LightGBM's native model text (input columns in encoder order)
+- `calibrator.json`: `{"calibrator": {"method": "isotonic"|"sigmoid"|"none", ...}}`
+- optional `phrases.json`: `{feature: {"high": ..., "low": ..., "label": ...}}`
+
+In the MLflow registry this directory is `artifacts/pipeline/` of the
+version's logged model. Nothing is unpickled: LightGBM reads its own text and
+the rest is JSON. Serving does not import `training`, so the encoding rules
+are restated here; a unit test checks they give training's probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+REQUIRED_FILES = ("manifest.json", "encoder.json", "model.txt", "calibrator.json")
+_YES_NO = {"yes": 1.0, "true": 1.0, "1": 1.0, "no": 0.0, "false": 0.0, "0": 0.0}
+
+
+class ArtifactError(ValueError):
+    """An artifact directory that does not follow the contract; names the file."""
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One reason behind a prediction, in business language."""
+
+    feature: str
+    phrase: str
+    contribution: float  # log-odds pushed by this feature
+
+
+@dataclass(frozen=True)
+class Phrase:
+    high: str = ""
+    low: str = ""
+    label: str = ""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ArtifactError(f"{path}: must hold a JSON object")
+    return loaded
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+class Calibrator:
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.method = str(payload.get("method", "none"))
+        if self.method not in ("isotonic", "sigmoid", "none"):
+            raise ArtifactError(f"calibrator method {self.method!r} is unknown")
+        self.payload = dict(payload)
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            x = np.asarray(self.payload["x"], dtype="float64")
+            y = np.asarray(self.payload["y"], dtype="float64")
+            result = np.interp(raw, x, y)
+        else:
+            z = raw
+            if self.method == "sigmoid":
+                z = float(self.payload["slope"]) * raw + float(self.payload["intercept"])
+            result = 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(np.clip(result, 0.0, 1.0), dtype="float64")
+
+
+class NativePipeline:
+    """Encoder + LightGBM booster + calibrator, read from an artifact directory."""
+
+    def __init__(self, directory: Path) -> None:
+        import lightgbm as lgb
+
+        directory = Path(directory)
+        missing = [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+        if missing:
+            raise ArtifactError(f"model directory {directory}: missing {', '.join(missing)}")
+        manifest = _read_json(directory / "manifest.json")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{directory / 'manifest.json'}: format_version "
+                f"{manifest.get('format_version')!r} is not {FORMAT_VERSION}"
+            )
+        self.directory = directory
+        self.metadata: dict[str, Any] = dict(manifest.get("metadata") or {})
+        encoder = _read_json(directory / "encoder.json")
+        self.numeric: tuple[str, ...] = tuple(encoder["numeric"])
+        self.boolean: tuple[str, ...] = tuple(encoder["boolean"])
+        self.categorical: tuple[str, ...] = tuple(encoder["categorical"])
+        self.categories: dict[str, list[str]] = {
+            k: [str(v) for v in vs] for k, vs in encoder["categories"].items()
+        }
+        self._codes = {
+            c: {v: float(i) for i, v in enumerate(vs)} for c, vs in self.categories.items()
+        }
+        self.medians: dict[str, float] = {k: float(v) for k, v in encoder["medians"].items()}
+        self.columns: tuple[str, ...] = (*self.numeric, *self.boolean, *self.categorical)
+        self.booster = lgb.Booster(model_file=str(directory / "model.txt"))
+        if self.booster.num_feature() != len(self.columns):
+            raise ArtifactError(
+                f"{directory / 'model.txt'}: {self.booster.num_feature()} inputs, "
+                f"encoder.json lists {len(self.columns)}"
+            )
+        meta = _read_json(directory / "calibrator.json")
+        self.calibrator = Calibrator(meta.get("calibrator") or {"method": "none"})
+        phrases_path = directory / "phrases.json"
+        raw_phrases = _read_json(phrases_path) if phrases_path.is_file() else {}
+        self.phrases = {k: Phrase(**dict(v)) for k, v in raw_phrases.items()}
+
+    # ------------------------------------------------------------------ encoding
+
+    def _column(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        if column not in frame.columns:  # a feature the store does not have: missing
+            return np.full(len(frame), np.nan)
+        values = frame[column]
+        if column in self.categorical:
+            codes, other = self._codes[column], float(len(self.categories[column]))
+            text = _as_text(values)
+            encoded = text.map(lambda v: codes.get(v, other) if isinstance(v, str) else np.nan)
+            return encoded.astype("float64").to_numpy()
+        if column in self.boolean:
+            if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+                return values.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+            lowered = _as_text(values).str.lower()
+            mapped = lowered.map(_YES_NO)
+            bad = lowered.notna() & mapped.isna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ValueError(
+                    f"feature {column!r} row {row}: {values.iloc[row]!r} is not yes/no"
+                )
+            return mapped.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+        try:
+            return (
+                pd.to_numeric(values.astype("object"), errors="raise").astype("float64").to_numpy()
+            )
+        except (TypeError, ValueError):
+            bad_rows = (
+                pd.to_numeric(values.astype("object"), errors="coerce").isna() & values.notna()
+            )
+            row = int(np.flatnonzero(bad_rows.to_numpy())[0])
+            raise ValueError(
+                f"feature {column!r} row {row}: {values.iloc[row]!r} is not a number"
+            ) from None
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.columns:
+            return np.empty((len(frame), 0))
+        return np.column_stack([self._column(frame, c) for c in self.columns])
+
+    # ------------------------------------------------------------------ prediction
+
+    def probabilities(self, encoded: np.ndarray) -> np.ndarray:
+        raw = np.asarray(self.booster.predict(encoded, raw_score=True), dtype="float64")
+        return self.calibrator.probability(raw)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.probabilities(self.encode(frame))
+
+    def _describe(self, feature: str, value: float) -> str:
+        phrase = self.phrases.get(feature, Phrase())
+        label = phrase.label or feature.replace("_", " ").capitalize()
+        if feature in self.categorical:
+            if not np.isfinite(value):
+                return f"{label}: not given"
+            vocabulary = self.categories[feature]
+            index = int(value)
+            return f"{label}: {vocabulary[index] if index < len(vocabulary) else 'other'}"
+        if not np.isfinite(value):
+            return f"{label}: not given"
+        if feature in self.boolean:
+            return (
+                phrase.high if value >= 0.5 else phrase.low
+            ) or f"{label}: {'yes' if value >= 0.5 else 'no'}"
+        median = self.medians.get(feature, float("nan"))
+        is_high = value > median if np.isfinite(median) else value > 0
+        return (phrase.high if is_high else phrase.low) or f"{label} {'high' if is_high else 'low'}"
+
+    def explain(
+        self, frame: pd.DataFrame, top_k: int = 3, min_abs_contribution: float = 0.01
+    ) -> list[tuple[float, list[Factor], list[Factor]]]:
+        """(probability, top positive factors, top negative factors) per row, strongest first."""
+        encoded = self.encode(frame)
+        probabilities = self.probabilities(encoded)
+        pushes = np.asarray(self.booster.predict(encoded, pred_contrib=True), dtype="float64")
+        results = []
+        for row in range(len(frame)):
+            contributions = pushes[row, :-1]  # last column is the bias
+            order = np.argsort(-np.abs(contributions), kind="stable")
+            positive: list[Factor] = []
+            negative: list[Factor] = []
+            for j in order:
+                push = float(contributions[j])
+                if abs(push) < min_abs_contribution:
+                    break
+                bucket = positive if push > 0 else negative
+                if len(bucket) < top_k:
+                    name = self.columns[j]
+                    bucket.append(Factor(name, self._describe(name, encoded[row, j]), push))
+            results.append((float(probabilities[row]), positive, negative))
+        return results
+
+
+@dataclass
+class LoadedModel:
+    """A `ServedModel`: one registered version, loaded natively."""
+
+    name: str
+    version: str
+    source: str
+    feature_service: str
+    pipeline: NativePipeline
+
+    def predict(self, features: Any) -> Any:
+        return self.pipeline.predict_proba(features)
+
+    @property
+    def input_columns(self) -> Sequence[str]:
+        return self.pipeline.columns
