@@ -82,8 +82,8 @@ def _prepared(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -
         values = pd.to_numeric(frame[column].astype("object"), errors="coerce")
         out[column] = values.astype("float64").to_numpy()
     for column in categorical:
-        text = frame[column].astype("string").to_numpy(dtype=object, na_value=None)
-        out[column] = text
+        text = frame[column].astype("string")
+        out[column] = [None if pd.isna(v) else str(v) for v in text]
     return out
 
 
@@ -166,13 +166,13 @@ def _summarise(
         per_column.append(ColumnDrift(str(config["column"]), method, score, threshold, drifted))
     if not per_column:
         raise RuntimeError("Evidently returned no per-column drift results")
-    drifted = sum(c.drifted for c in per_column)
-    share = drifted / len(per_column)
+    drifted_count = sum(c.drifted for c in per_column)
+    share = drifted_count / len(per_column)
     present = [c for c in columns if c in current.columns]
     missing_share = float(np.mean(current[present].isna().to_numpy())) if present else 0.0
     return DriftSummary(
         dataset_drift=share >= drift_share,
-        drifted_columns=drifted,
+        drifted_columns=drifted_count,
         columns=len(per_column),
         drifted_share=share,
         drift_share_threshold=drift_share,

@@ -507,10 +507,12 @@ class ModelRegistry:
     ) -> dict[str, float]:
         model = self.load_model(name, version)
         try:
-            scores = np.asarray(model.predict(features), dtype="float64")
+            scores = np.asarray(model.predict(_integers_as_floats(features)), dtype="float64")
         except Exception as exc:
+            detail = str(exc).strip().splitlines()[-1][-300:] if str(exc).strip() else ""
             raise RegistryError(
-                f"{name} version {version} cannot score the held-out rows: {exc}"
+                f"{name} version {version} cannot score the held-out rows: "
+                f"{type(exc).__name__}: {detail}"
             ) from exc
         metrics: BinaryMetrics = evaluate_binary(labels, scores, reference_rate=labels.mean())
         return metrics.to_dict()

@@ -26,7 +26,9 @@ from training.registry import (
 )
 from training.workflows import ModelResult, fit_and_evaluate
 
-GOOD_SPEC = FeatureSpec(numeric=("signal", "noise"), boolean=("flag",), categorical=("region",))
+GOOD_SPEC = FeatureSpec(
+    numeric=("signal", "noise", "visits"), boolean=("flag",), categorical=("region",)
+)
 WEAK_SPEC = FeatureSpec(numeric=("noise",), categorical=("region",))
 PARAMS = {"n_estimators": 40, "num_leaves": 7, "calibration": "sigmoid", "calibration_folds": 3}
 
@@ -41,8 +43,11 @@ def _frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
             "noise": rng.normal(size=rows),
             "flag": rng.random(rows) < 0.3,
             "region": pd.array(region, dtype="string"),
+            # nullable integers, as the canonical tables have them
+            "visits": pd.array(rng.poisson(3, size=rows), dtype="Int64"),
         }
     )
+    frame.loc[rng.random(rows) < 0.05, "visits"] = pd.NA
     frame.loc[rng.random(rows) < 0.05, "region"] = pd.NA
     logit = 1.8 * signal + np.where(region == "north", 0.8, 0.0) - 0.3
     y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -110,11 +115,14 @@ def test_log_register_signature_example_no_pickle_and_identical_predictions(
     loaded = registry.load_model("deal_risk", "champion")
     assert good.test_features is not None
     expected = good.pipeline.predict_proba(good.test_features)[:, 1]
-    np.testing.assert_array_equal(np.asarray(loaded.predict(good.test_features)), expected)
+    # pyfunc callers pass numbers as float64 (MLflow refuses nullable Int64 for a double)
+    as_floats = good.test_features.astype({"visits": "float64"})
+    np.testing.assert_array_equal(np.asarray(loaded.predict(as_floats)), expected)
 
     meta = loaded.metadata
     inputs = [c["name"] for c in json.loads(meta.signature.inputs.to_json())]
-    assert inputs == ["signal", "noise", "flag", "region"]
+    assert inputs == ["signal", "noise", "flag", "region", "visits"]
+    assert json.loads(meta.signature.inputs.to_json())[-1]["type"] == "double"  # not long
     assert meta.saved_input_example_info is not None
     model_dir = Path(mlflow.artifacts.download_artifacts(
         "models:/deal_risk/1", dst_path=str(tmp_path / "dl"), tracking_uri=registry.tracking_uri
@@ -203,7 +211,7 @@ def test_postgresql_backend_registers_promotes_and_loads(
     assert good.test_features is not None
     loaded = registry.load_model("deal_risk", "champion")
     np.testing.assert_array_equal(
-        np.asarray(loaded.predict(good.test_features.head(20))),
+        np.asarray(loaded.predict(good.test_features.head(20).astype({"visits": "float64"}))),
         good.pipeline.predict_proba(good.test_features.head(20))[:, 1],
     )
 
@@ -239,7 +247,10 @@ def test_models_and_monitor_cli(registry: ModelRegistry, good: ModelResult, tmp_
     assert (out / "drift.html").is_file() and (out / "drift.json").is_file()
 
     assert good.test_features is not None
-    shifted = good.test_features.assign(signal=good.test_features["signal"] + 3.0, noise=5.0)
+    # three of the five feature columns shifted: past the 0.5 share that means dataset drift
+    shifted = good.test_features.assign(
+        signal=good.test_features["signal"] + 3.0, noise=5.0, region="north"
+    )
     shifted.to_parquet(tmp_path / "recent.parquet")
     flagged = runner.invoke(
         app,
