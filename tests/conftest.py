@@ -35,3 +35,34 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def shared_import_dir(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the shared datasets imported once for the whole run.
+
+    Importing all six datasets costs ~20 s of CPU, so it happens once per test
+    run, shared across pytest-xdist workers through a file lock. Treat it as
+    READ-ONLY: tests that write copy it first (`copy_shared_import`).
+    """
+    from filelock import FileLock
+
+    from features.ingest.importer import import_shared_datasets
+    from features.ingest.storage import open_store
+
+    root = tmp_path_factory.getbasetemp().parent  # common to all xdist workers of this run
+    data_dir = root / "shared-import" / "data"
+    done = root / "shared-import" / "done"
+    with FileLock(str(root / "shared-import.lock")):
+        if not done.exists():
+            import_shared_datasets(shared_dir, open_store(data_dir))
+            done.touch()
+    return data_dir
+
+
+def copy_shared_import(source: Path, target: Path) -> Path:
+    """A private, writable copy of the shared import (the store's symlinks are relative)."""
+    import shutil
+
+    shutil.copytree(source, target, symlinks=True)
+    return target

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from features.ingest.enrichment import SOURCE_AMOUNT, EnrichmentResult, enrich
-from features.ingest.importer import import_shared_datasets
 from features.ingest.storage import open_store
 from tests.enrichment_checks import (
     assert_canonical,
@@ -27,9 +26,8 @@ MAVEN_WON_REVENUE_USD = Decimal(10_005_534)  # SOURCE.md of the Maven dataset
 
 
 @pytest.fixture(scope="module")
-def imported(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    store = open_store(tmp_path_factory.mktemp("enrich") / "data")
-    import_shared_datasets(shared_dir, store)
+def imported(shared_import_dir: Path) -> dict[str, pd.DataFrame]:
+    store = open_store(shared_import_dir)
     return {name: store.read_table(name) for name in store.table_names()}
 
 
@@ -126,7 +124,9 @@ def _attainment_hits(enriched: EnrichmentResult) -> pd.DataFrame:
 def test_derived_maven_quotas_are_hit_about_half_of_the_time(enriched):
     hits = _attainment_hits(enriched)
     reps_only = hits[hits["role"] == "AE"]
-    assert len(reps_only) == 30 * 10 + 30 * 4  # 30 selling agents, 10 months, 4 quarters (Q1: March)
+    assert (
+        len(reps_only) == 30 * 10 + 30 * 4
+    )  # 30 selling agents, 10 months, 4 quarters (Q1: March)
     for quarterly in (False, True):
         share = reps_only.loc[reps_only["quarterly"] == quarterly, "hit"].mean()
         assert 0.35 <= share <= 0.65, (quarterly, share)

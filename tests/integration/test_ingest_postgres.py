@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from features.ingest.importer import import_files, import_shared_datasets
+from features.ingest.importer import import_files
 from features.ingest.quality import ImportValidationError
 from features.ingest.schema import CANONICAL_TABLES
 from features.ingest.storage import PostgresStore, StoreError, open_store
@@ -41,11 +41,8 @@ def _sorted(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.sort_values(key).reset_index(drop=True)
 
 
-def test_shared_data_round_trips_exactly(
-    pg_store: PostgresStore, shared_dir: Path, tmp_path: Path
-) -> None:
-    parquet = open_store(tmp_path / "data")
-    import_shared_datasets(shared_dir, parquet)
+def test_shared_data_round_trips_exactly(pg_store: PostgresStore, shared_import_dir: Path) -> None:
+    parquet = open_store(shared_import_dir)
     tables = {name: parquet.read_table(name) for name in parquet.table_names()}
     assert len(tables) == 8
     pg_store.write_tables(tables)

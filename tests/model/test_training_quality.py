@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.ingest.importer import import_shared_datasets
 from features.ingest.storage import open_store
 from training import workflows
 from training.explain import explain_predictions
@@ -29,16 +28,10 @@ AW_ASSIGNMENTS = "data/adventureworks_sales_targets/pl300_dw2020/SalespersonRegi
 
 
 @pytest.fixture(scope="module")
-def canonical(
-    shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, pd.DataFrame]:
+def canonical(shared_import_dir: Path) -> dict[str, pd.DataFrame]:
     """The canonical tables; SPM_MODEL_TEST_STORE may point at an already imported store."""
     existing = os.environ.get("SPM_MODEL_TEST_STORE")
-    if existing:
-        store = open_store(Path(existing))
-    else:
-        store = open_store(tmp_path_factory.mktemp("canonical") / "data")
-        import_shared_datasets(shared_dir, store)
+    store = open_store(Path(existing) if existing else shared_import_dir)
     return {name: store.read_table(name) for name in (*TABLES, "org_units")}
 
 
