@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -98,8 +99,28 @@ class MlflowModelProvider:
             )
         return self._client
 
+    def _probe(self) -> None:
+        """Fail fast when the registry is plainly not there: MLflow's own client
+        retries for minutes (HTTP) or creates an empty store (a missing SQLite file)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.tracking_uri)
+        if parts.scheme in ("http", "https"):
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                socket.create_connection((parts.hostname or "localhost", port), timeout=2).close()
+            except OSError as exc:
+                raise RegistryUnavailableError(
+                    f"registry at {parts.hostname}:{port} did not answer ({type(exc).__name__})"
+                ) from None
+        elif parts.scheme == "sqlite":
+            path = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            if not path.is_file():
+                raise RegistryUnavailableError(f"registry database {path.name} does not exist")
+
     def _champion(self, name: str) -> tuple[str, str]:
         """(version, feature service) the alias points at, or RegistryUnavailableError."""
+        self._probe()
         try:
             found = self._registry().get_model_version_by_alias(name, self.alias)
         except Exception as exc:  # MLflow raises many kinds; all mean "not from here, now"
