@@ -8,11 +8,27 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import typer
 
 log = logging.getLogger("spm")
+
+# Options shared by every verb that reads the canonical store.
+DATA_DIR_OPTION = typer.Option(
+    Path("./data"),
+    "--data-dir",
+    envvar="SPM_DATA_DIR",
+    help="Directory of the embedded store (<dir>/canonical/<table>.parquet).",
+)
+STORE_OPTION = typer.Option(
+    None,
+    "--store",
+    envvar="SPM_STORE",
+    help="PostgreSQL URL (postgresql+psycopg://user@host/db?schema=name); overrides --data-dir.",
+)
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
 class ExitCode(IntEnum):

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from spm_cli.common import ExitCode, cli_errors, emit_json, fail
+from spm_cli.common import (
+    DATA_DIR_OPTION,
+    JSON_OPTION,
+    STORE_OPTION,
+    ExitCode,
+    cli_errors,
+    emit_json,
+    fail,
+)
 
 if TYPE_CHECKING:
     from features.ingest.storage import CanonicalStore
@@ -26,19 +34,6 @@ data_app = typer.Typer(
     help="Canonical data: import CRM exports with a mapping, summary, quality report, schema.",
     no_args_is_help=True,
 )
-
-DATA_DIR_OPTION = typer.Option(
-    Path("./data"),
-    "--data-dir",
-    help="Directory of the embedded store (<dir>/canonical/<table>.parquet).",
-)
-STORE_OPTION = typer.Option(
-    None,
-    "--store",
-    envvar="SPM_STORE",
-    help="PostgreSQL URL (postgresql+psycopg://user@host/db?schema=name); overrides --data-dir.",
-)
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
 def _errors() -> dict[type[BaseException], ExitCode]:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from spm_cli.common import ExitCode, cli_errors, emit_json
+from spm_cli.common import JSON_OPTION, ExitCode, cli_errors, emit_json
 
 features_app = typer.Typer(
     help="Feature store (Feast): build feature tables, apply definitions, materialize, describe.",
@@ -45,7 +45,6 @@ STORE_OPTION = typer.Option(
     envvar="SPM_STORE",
     help="Canonical store to build from: PostgreSQL URL; default the Parquet store in --data-dir.",
 )
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 T = TypeVar("T")
 

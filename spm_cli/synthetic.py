@@ -15,25 +15,20 @@ from typing import Any
 
 import typer
 
-from spm_cli.common import ExitCode, cli_errors, emit_json, fail
+from spm_cli.common import (
+    DATA_DIR_OPTION,
+    JSON_OPTION,
+    STORE_OPTION,
+    ExitCode,
+    cli_errors,
+    emit_json,
+    fail,
+)
 
 synthetic_app = typer.Typer(
     help="Synthetic enrichment of gaps in the data (seeded, flagged in the data itself).",
     no_args_is_help=True,
 )
-
-DATA_DIR_OPTION = typer.Option(
-    Path("./data"),
-    "--data-dir",
-    help="Directory of the embedded store (<dir>/canonical/<table>.parquet).",
-)
-STORE_OPTION = typer.Option(
-    None,
-    "--store",
-    envvar="SPM_STORE",
-    help="PostgreSQL URL (postgresql+psycopg://user@host/db?schema=name); overrides --data-dir.",
-)
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
 def _errors() -> dict[type[BaseException], ExitCode]:
