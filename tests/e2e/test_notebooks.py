@@ -1,5 +1,6 @@
 """The notebooks run headless at a smoke size: X Education leads only, a
-3,000-row sample, a temporary MLflow store (`SPM_NOTEBOOK_SMOKE_ROWS`)."""
+3,000-row sample (`SPM_NOTEBOOK_SMOKE_ROWS`; at 1,500 rows the model no longer
+beats the logistic baseline and the gate refuses it), a temporary MLflow store."""
 
 from __future__ import annotations
 
