@@ -31,6 +31,7 @@ from spm_domain.commissions.plan import (
 )
 from spm_domain.currency import get_currency
 from spm_domain.errors import DomainError
+from spm_domain.money import EXACT_CONTEXT
 
 INT64_SAFE = 2**62  # headroom under 2**63 for sums of a few terms
 MAX_SCALE = 12
@@ -136,11 +137,25 @@ def column_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
     return codes, values
 
 
+def _abs_max(values: np.ndarray) -> int:
+    """max |v| as a Python int, without an |values| temporary."""
+    if values.size == 0:
+        return 0
+    return max(abs(int(values.min())), abs(int(values.max())))
+
+
+def _in_group_order(codes: np.ndarray, order: np.ndarray, rows_sorted: np.ndarray) -> np.ndarray:
+    """codes of the rows at sorted positions `rows_sorted` (all positions: one gather)."""
+    if rows_sorted.size == order.size:
+        return np.asarray(codes[order])
+    return np.asarray(codes[order[rows_sorted]])
+
+
 def _widen(values: np.ndarray, factor: int) -> np.ndarray:
     """Python-int objects when values x factor could overflow int64."""
     if values.dtype == object or values.size == 0:
         return values
-    if int(np.abs(values).max()) * abs(factor) < INT64_SAFE:
+    if _abs_max(values) * abs(factor) < INT64_SAFE:
         return values
     return values.astype(object)
 
@@ -160,8 +175,15 @@ def round_scaled(values: np.ndarray, scale: int, minor_unit: int, half_even: boo
     divisor = 10 ** (scale - minor_unit)
     if divisor >= INT64_SAFE and values.dtype != object:
         values = values.astype(object)
+    has_negative = bool(values.size) and bool(values.min() < 0)
+    if not half_even and not has_negative and values.dtype != object:
+        # Half up on non-negative int64: one add and one division (divisor is even,
+        # and values + divisor // 2 stays under 2**63 since both are under 2**62).
+        rounded = np.add(values, divisor // 2)
+        rounded //= divisor  # in place: one temporary, not two
+        return np.asarray(rounded)
     negative = values < 0
-    magnitude = np.where(negative, -values, values)
+    magnitude = np.where(negative, -values, values) if has_negative else values
     quotient, remainder = magnitude // divisor, magnitude % divisor
     twice = remainder * 2
     if half_even:
@@ -169,7 +191,17 @@ def round_scaled(values: np.ndarray, scale: int, minor_unit: int, half_even: boo
     else:
         up = twice >= divisor
     rounded = quotient + up.astype(quotient.dtype if quotient.dtype != object else int)
-    return np.asarray(np.where(negative, -rounded, rounded))
+    return np.asarray(np.where(negative, -rounded, rounded) if has_negative else rounded)
+
+
+def decimals_at_scale(unscaled: np.ndarray, scale: int, missing: int | None = None) -> list[Any]:
+    """Decimal(v) * 10**-scale for each integer (None where v == missing), exactly."""
+    if missing is None:
+        return [Decimal(v).scaleb(-scale, EXACT_CONTEXT) for v in unscaled.tolist()]
+    return [
+        None if v == missing else Decimal(v).scaleb(-scale, EXACT_CONTEXT)
+        for v in unscaled.tolist()
+    ]
 
 
 def _group_cumsum(values: np.ndarray, starts: np.ndarray, group_of_row: np.ndarray) -> np.ndarray:
@@ -231,7 +263,8 @@ def _period_codes_by_day(
         periods_of_day = months_of_day // 3
     else:
         periods_of_day = months_of_day // 12
-    return periods_of_day[day_rel], months_of_day[day_rel]
+    small = np.int32 if int(np.abs(months_of_day).max(initial=0)) < 2**31 else np.int64
+    return periods_of_day.astype(small)[day_rel], months_of_day.astype(small)[day_rel]
 
 
 def _fx_per_row(
@@ -309,12 +342,14 @@ def calculate_vectorized(
     else:
         share, s_share = np.ones(n, dtype=np.int64), 0
     dates = table.column("credit_date")
-    if not pa.types.is_date(dates.type):
+    if not pa.types.is_date32(dates.type):
         dates = pc.cast(dates, pa.date32())
-    days = np.asarray(dates.to_numpy(zero_copy_only=False), dtype="datetime64[D]")
-    day_numbers = days.astype(np.int64)
-    first_day = int(day_numbers.min(initial=0))
-    day_rel = day_numbers - first_day
+    if dates.null_count:
+        raise NotVectorizable("column credit_date: empty values")
+    # Days since 1970-01-01 as int32, straight from the Arrow buffer.
+    days = np.asarray(pc.cast(dates, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int32)
+    first_day = int(days.min(initial=0))
+    day_rel = days - np.int32(first_day)
     day_span = int(day_rel.max(initial=0)) + 1
     period_code, month_code = _period_codes_by_day(day_rel, first_day, day_span, plan.period)
 
@@ -329,12 +364,10 @@ def calculate_vectorized(
 
     # Credited at scale s_credit, exact.
     s_credit = s_amount + s_share + s_fx
-    max_credit = (
-        int(np.abs(amount).max(initial=0))
-        * int(share.max(initial=1))
-        * int(fx_scaled.max(initial=1))
-    )
-    credited = _as_exact(amount, max_credit) * share * fx_scaled
+    max_credit = _abs_max(amount) * int(share.max(initial=1)) * int(fx_scaled.max(initial=1))
+    credited = _as_exact(amount, max_credit) * share
+    credited *= fx_scaled  # in place: one fresh n-row array, not two
+    del amount, fx_scaled, cur_codes, month_code
 
     # Splits must sum to exactly 1 per transaction.
     tx_codes, tx_uniques = column_codes(table.column("transaction_id"))
@@ -347,11 +380,12 @@ def calculate_vectorized(
     rep_codes, rep_uniques = column_codes(table.column("rep_id"))
     first_period = int(period_code.min(initial=0))
     period_values = np.arange(first_period, int(period_code.max(initial=0)) + 1)
-    period_codes = period_code - first_period  # dense range: no sort needed
     n_periods = len(period_values)
-    group = rep_codes * n_periods + period_codes
+    group = rep_codes * n_periods
+    group += period_code - first_period  # dense range: no sort needed
+    del period_code, rep_codes
     order, group_sorted = _group_order(group, day_rel, day_span, tx_codes, len(tx_uniques))
-    del group
+    del group, day_rel
     boundaries = np.empty(n, dtype=bool)
     boundaries[:1] = True
     np.not_equal(group_sorted[1:], group_sorted[:-1], out=boundaries[1:])
@@ -360,9 +394,10 @@ def calculate_vectorized(
     del boundaries
     group_ids = group_sorted[starts]
     tx_sorted = _narrow(tx_codes)[order]
+    del tx_codes
     return _components(
         plan, table, days, order, group_sorted, group_ids, starts, group_index_sorted, tx_sorted,
-        credited, share, s_share, s_credit, quotas, rep_codes, rep_uniques, period_values,
+        credited, share, s_share, s_credit, quotas, rep_uniques, period_values,
         tx_uniques, currency.minor_unit, half_even,
     )  # fmt: skip
 
@@ -421,7 +456,8 @@ def _group_order(
     """
     n = group.size
     rows_bits = max(1, int(n).bit_length())
-    day_key = group * day_span + day_rel  # (group, day) in one integer
+    day_key = group * day_span
+    day_key += day_rel  # (group, day) in one integer
     top = int(day_key.max(initial=0)) + 1
     tx_sorted_input = n < 2 or bool(np.all(tx_codes[1:] >= tx_codes[:-1]))
     if top << rows_bits < INT64_SAFE and (tx_sorted_input or (n_tx + 1) << rows_bits < INT64_SAFE):
@@ -434,15 +470,15 @@ def _group_order(
             first = by_tx & mask
             del by_tx
             day_key = day_key[first]
-        key = (day_key << rows_bits) | np.arange(n, dtype=np.int64)
-        del day_key
+        key = day_key
+        key <<= rows_bits
+        key |= np.arange(n, dtype=np.int64)
         if n > 1 and not bool(np.all(key[1:] > key[:-1])):
             key.sort()
         order = key & mask
         key >>= rows_bits
-        group_sorted = key // day_span
-        del key
-        return (order if first is None else first[order]), group_sorted
+        key //= day_span  # now the group of each sorted row
+        return (order if first is None else first[order]), key
     order = np.lexsort((tx_codes, day_rel, group))
     return order, group[order]
 
@@ -462,7 +498,6 @@ def _components(
     s_share: int,
     s_credit: int,
     quotas: pd.DataFrame | None,
-    rep_codes: np.ndarray,
     rep_uniques: np.ndarray,
     period_values: np.ndarray,
     tx_uniques: np.ndarray,
@@ -472,7 +507,7 @@ def _components(
     """Every component's lines over the group-ordered rows, then the statements."""
     n = order.size
     sizes = np.diff(np.append(starts, n))
-    credit_bound = int(np.abs(credited).max(initial=0)) * int(sizes.max(initial=1))
+    credit_bound = _abs_max(credited) * int(sizes.max(initial=1))
     sorted_credit = credited[order]
     if credit_bound >= INT64_SAFE and sorted_credit.dtype != object:
         sorted_credit = sorted_credit.astype(object)
@@ -499,7 +534,7 @@ def _components(
         elif isinstance(comp, FixedPerDealComponent):
             s_rate = _decimals(comp.amount)
             amount_int = _scaled(comp.amount, s_rate)
-            exact = _widen(share[order[rows_sorted]], amount_int) * amount_int
+            exact = _widen(_in_group_order(share, order, rows_sorted), amount_int) * amount_int
             minor = round_scaled(exact, s_share + s_rate, currency_minor, half_even)
         elif isinstance(comp, RateTableComponent):
             key_codes_all, key_values = column_codes(table.column(comp.key))
@@ -508,7 +543,7 @@ def _components(
             )
             s_rate = max(_decimals(r) for r in listed)
             default = -1 if comp.default is None else _scaled(comp.default, s_rate)
-            key_codes = key_codes_all[order[rows_sorted]]
+            key_codes = _in_group_order(_narrow(key_codes_all), order, rows_sorted)
             per_value = np.array(
                 [
                     _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
@@ -519,7 +554,8 @@ def _components(
             )
             row_rate = per_value[key_codes]  # code -1 (missing value) -> default
             keep = row_rate >= 0
-            rows_sorted, c, row_rate = rows_sorted[keep], c[keep], row_rate[keep]
+            if not bool(keep.all()):  # rows without a rate and no default: no line
+                rows_sorted, c, row_rate = rows_sorted[keep], c[keep], row_rate[keep]
             exact = _widen(c, int(row_rate.max(initial=0))) * row_rate
             minor = round_scaled(exact, s_credit + s_rate, currency_minor, half_even)
         else:
@@ -560,22 +596,43 @@ def _quotas_for_groups(
         if needs:
             raise NotVectorizable("quotas: required by an attainment-based component")
         return out, 0
-    values = [Decimal(str(v)) for v in quotas["quota"]]
-    scale = max([_decimals(v) for v in values] + [0])
-    lookup = {
-        (str(r), str(p)): _scaled(v, scale)
-        for r, p, v in zip(quotas["rep_id"], quotas["period"], values, strict=True)
-    }
+    scaled, scale = _scaled_quotas(quotas["quota"])
+    # Quota rows -> group ids through small dicts (one entry per rep / period),
+    # then one searchsorted into the sorted group ids; later rows win on repeats.
+    rep_index = {str(r): i for i, r in enumerate(reps.tolist())}
     n_periods = len(period_values)
-    for i, g in enumerate(group_ids.tolist()):
-        key = (
-            str(reps[g // n_periods]),
-            _period_key(int(period_values[g % n_periods]), plan.period),
-        )
-        out[i] = lookup.get(key, -1)
+    period_index = {
+        _period_key(int(v), plan.period): j for j, v in enumerate(period_values.tolist())
+    }
+    by_group: dict[int, int] = {}
+    for r, p, v in zip(quotas["rep_id"].tolist(), quotas["period"].tolist(), scaled, strict=True):
+        i, j = rep_index.get(str(r)), period_index.get(str(p))
+        if i is not None and j is not None:
+            by_group[i * n_periods + j] = v
+    if by_group:
+        ids = np.fromiter(by_group.keys(), dtype=np.int64, count=len(by_group))
+        where = np.searchsorted(group_ids, ids)
+        present = where < len(group_ids)
+        present[present] = group_ids[where[present]] == ids[present]
+        found = list(by_group.values())
+        for k in np.flatnonzero(present).tolist():
+            out[where[k]] = found[k]
     if all(abs(v) < INT64_SAFE for v in out.tolist()):
         return out.astype(np.int64), scale
     return out, scale
+
+
+def _scaled_quotas(column: pd.Series) -> tuple[list[int], int]:
+    """Quota values as exact integers at one scale (text parsed by Arrow when it can)."""
+    import pyarrow as pa
+
+    try:
+        unscaled, scale = scaled_column(pa.array(column.astype(str).tolist()), "quota")
+        return unscaled.tolist(), scale
+    except (NotVectorizable, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = [Decimal(str(v)) for v in column]
+        scale = max([_decimals(v) for v in values] + [0])
+        return [_scaled(v, scale) for v in values], scale
 
 
 def _filter_mask(table: Any, flt: dict[str, Any] | None, days: np.ndarray) -> np.ndarray:
@@ -588,9 +645,9 @@ def _filter_mask(table: Any, flt: dict[str, Any] | None, days: np.ndarray) -> np
             mask &= hit[codes]
         else:
             if wanted.from_ is not None:
-                mask &= days >= np.datetime64(wanted.from_)
+                mask &= days >= np.datetime64(wanted.from_, "D").astype(np.int64)
             if wanted.to is not None:
-                mask &= days <= np.datetime64(wanted.to)
+                mask &= days <= np.datetime64(wanted.to, "D").astype(np.int64)
     return mask
 
 
@@ -609,7 +666,8 @@ def _tiered(
     s_upto = max([_decimals(t.upto) for t in comp.tiers if t.upto is not None] + [0])
     s_rate = max(_decimals(t.rate) for t in comp.tiers)
     rates = [_scaled(t.rate, s_rate) for t in comp.tiers]
-    groups = group_index_sorted[rows_sorted]
+    full = rows_sorted.size == group_index_sorted.size
+    groups = group_index_sorted if full else group_index_sorted[rows_sorted]
     if comp.basis == "attainment":
         quota = quota_scaled[groups]
         if np.any(quota == -1) or np.any(quota == 0):
@@ -625,47 +683,79 @@ def _tiered(
         assert t.upto is not None
         upto = _scaled(t.upto, s_upto) * b_factor
         bounds.append(upto * quota if quota is not None else upto)
-    local_starts = np.concatenate([[True], groups[1:] != groups[:-1]])
-    largest_group = int(np.max(np.add.reduceat(np.abs(c), np.nonzero(local_starts)[0])))
+    if full:  # every row: the statement groups are the runs
+        group_starts, local_group = starts, group_index_sorted
+    else:
+        local_starts = np.concatenate([[True], groups[1:] != groups[:-1]])
+        group_starts, local_group = np.flatnonzero(local_starts), np.cumsum(local_starts) - 1
+    largest_group = _abs_max(np.add.reduceat(np.abs(c), group_starts))
     big = largest_group * x_factor * max([*rates, 1]) * 4
     if quota is not None:
-        big += int(np.abs(quota).max(initial=0)) * 10**s_upto * b_factor * max([*rates, 1])
-    x = c * x_factor
+        big += _abs_max(quota) * 10**s_upto * b_factor * max([*rates, 1])
+    x = c * x_factor if x_factor != 1 else c
     if big >= INT64_SAFE and x.dtype != object:
         x = x.astype(object)
         bounds = [b.astype(object) if isinstance(b, np.ndarray) else b for b in bounds]
 
-    def pay(level: np.ndarray) -> np.ndarray:
-        # Below zero: the first tier's rate; above: each tier's width times its rate
-        # (the width is 0 for tiers above the level, and for every tier when level <= 0).
-        total = np.minimum(level, 0) * rates[0]
-        lower: Any = 0
-        for i, rate in enumerate(rates):
-            upper = bounds[i] if i < len(bounds) else None
-            top = level if upper is None else np.minimum(level, upper)
-            total += np.maximum(top - lower, 0) * rate
-            lower = upper
-        return np.asarray(total)
-
     if comp.mode == "marginal":
         if comp.scope == "transaction":
-            exact = pay(x)
+            before, after = np.zeros_like(x), x
         else:
-            local_group = np.cumsum(local_starts) - 1
-            running = _group_cumsum(x, np.nonzero(local_starts)[0], local_group)
-            exact = pay(running) - pay(running - x)
+            after = _group_cumsum(x, group_starts, local_group)
+            before = after - x
+        ascending = quota is None or bool(np.all(quota > 0))
+        if x.dtype != object and ascending:
+            exact = _marginal_by_tier(before, after, x, bounds, rates)
+        else:
+            exact = _pay(after, bounds, rates) - _pay(before, bounds, rates)
     else:
         if comp.scope == "transaction":
             measure = x
         else:
-            idx = np.nonzero(local_starts)[0]
-            sums = np.add.reduceat(x, idx)
-            measure = sums[np.cumsum(local_starts) - 1]
+            measure = np.add.reduceat(x, group_starts)[local_group]
         tier = np.zeros(len(x), dtype=np.int64)
         for b in bounds:
             tier += (measure >= b).astype(np.int64)
         exact = x * np.asarray(rates, dtype=x.dtype if x.dtype != object else object)[tier]
     return round_scaled(exact, scale + s_rate, minor_unit, half_even)
+
+
+def _pay(level: np.ndarray, bounds: list[Any], rates: list[int]) -> np.ndarray:
+    """The marginal payout of a running total `level` (piecewise linear, continuous).
+
+    Below zero: the first tier's rate; above: each tier's width times its rate
+    (the width is 0 for tiers above the level, and for every tier when level <= 0).
+    """
+    total = np.minimum(level, 0) * rates[0]
+    lower: Any = 0
+    for i, rate in enumerate(rates):
+        upper = bounds[i] if i < len(bounds) else None
+        top = level if upper is None else np.minimum(level, upper)
+        total += np.maximum(top - lower, 0) * rate
+        lower = upper
+    return np.asarray(total)
+
+
+def _marginal_by_tier(
+    before: np.ndarray, after: np.ndarray, x: np.ndarray, bounds: list[Any], rates: list[int]
+) -> np.ndarray:
+    """pay(after) - pay(before), evaluated in full only where a tier bound is crossed.
+
+    With ascending bounds, a running total that stays inside one tier (bounds
+    included, where the payout is continuous) pays x times that tier's rate;
+    only the few rows that cross a bound need the piecewise sum.
+    """
+    tier_after = np.zeros(x.size, dtype=np.int8)
+    tier_before = np.zeros(x.size, dtype=np.int8)
+    for bound in bounds:
+        tier_after += after > bound
+        tier_before += before > bound
+    exact = x * np.asarray(rates, dtype=np.int64)[tier_after]
+    crossing = np.flatnonzero(tier_after != tier_before)
+    if crossing.size:
+        cut = [b[crossing] if isinstance(b, np.ndarray) else b for b in bounds]
+        exact[crossing] = _pay(after[crossing], cut, rates) - _pay(before[crossing], cut, rates)
+    return exact
 
 
 def _assemble(
@@ -708,9 +798,7 @@ def _assemble(
     )
     # Statements: per (rep, period) group, exact integer sums over group-ordered runs.
     n_groups = len(group_ids)
-    wide = minor.dtype == object or (
-        minor.size > 0 and int(np.abs(minor).max()) * minor.size >= INT64_SAFE
-    )
+    wide = minor.dtype == object or (minor.size > 0 and _abs_max(minor) * minor.size >= INT64_SAFE)
     gross = np.zeros(n_groups, dtype=object if wide else np.int64)
     for _index, _rows, part, groups in line_parts:
         if part.size == 0:
@@ -723,23 +811,20 @@ def _assemble(
         if cap_minor is None
         else np.where(gross > cap_minor, cap_minor - gross, 0)
     )
-    quantum = Decimal(1).scaleb(-minor_unit)
+    period_names = np.array(
+        [_period_key(int(v), plan.period) for v in period_values.tolist()], dtype=object
+    )
     statements = pd.DataFrame(
         {
-            "rep_id": [rep_uniques[g // n_periods] for g in group_ids.tolist()],
-            "period": [
-                _period_key(int(period_values[g % n_periods]), plan.period)
-                for g in group_ids.tolist()
-            ],
-            "credited": [Decimal(int(v)).scaleb(-s_credit) for v in credited_sum],
-            "quota": [None if q == -1 else Decimal(int(q)).scaleb(-s_quota) for q in quota_scaled],
-            "gross": [Decimal(int(v)).scaleb(-minor_unit).quantize(quantum) for v in gross],
-            "adjustments": [
-                Decimal(int(v)).scaleb(-minor_unit).quantize(quantum) for v in adjustments
-            ],
+            "rep_id": rep_uniques[group_ids // n_periods],
+            "period": period_names[group_ids % n_periods],
+            "credited": decimals_at_scale(credited_sum, s_credit),
+            "quota": decimals_at_scale(quota_scaled, s_quota, missing=-1),
+            "gross": decimals_at_scale(gross, minor_unit),
+            "adjustments": decimals_at_scale(adjustments, minor_unit),
+            "payout": decimals_at_scale(gross + adjustments, minor_unit),
         }
     )
-    statements["payout"] = statements["gross"] + statements["adjustments"]
     statements["currency"] = plan.currency
     return VectorizedResult(
         rep_code=lines_of(rep_sorted),
