@@ -483,6 +483,47 @@ def _group_order(
     return order, group[order]
 
 
+CHUNK_ROWS = 1 << 17  # rows per block: temporaries stay in cache and in malloc's heap
+
+
+def _chunk_cuts(starts: np.ndarray, n: int) -> np.ndarray:
+    """Sorted positions that cut the rows into blocks of about CHUNK_ROWS whole groups."""
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    ends = np.append(starts, n)
+    wanted = np.arange(CHUNK_ROWS, n, CHUNK_ROWS)
+    return np.unique(np.concatenate([[0], ends[np.searchsorted(starts, wanted)], [n]]))
+
+
+@dataclass
+class _Prepared:
+    """What a component needs for every block, computed once."""
+
+    mask_sorted: np.ndarray | None  # filter hits in group order
+    key_codes: np.ndarray | None  # rate table key code per input row
+    per_value: np.ndarray | None  # scaled rate per key code (last = missing value)
+    s_rate: int
+
+
+def _prepare(comp: Any, table: Any, days: np.ndarray, order: np.ndarray) -> _Prepared:
+    mask = _filter_mask(table, comp.filter, days)[order] if comp.filter else None
+    if isinstance(comp, RateTableComponent):
+        key_codes_all, key_values = column_codes(table.column(comp.key))
+        listed = list(comp.rates.values()) + ([comp.default] if comp.default is not None else [])
+        s_rate = max(_decimals(r) for r in listed)
+        default = -1 if comp.default is None else _scaled(comp.default, s_rate)
+        per_value = np.array(
+            [
+                _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
+                for v in key_values
+            ]
+            + [default],
+            dtype=np.int64,
+        )
+        return _Prepared(mask, _narrow(key_codes_all), per_value, s_rate)
+    return _Prepared(mask, None, None, 0)
+
+
 def _components(
     plan: Plan,
     table: Any,
@@ -504,80 +545,117 @@ def _components(
     minor_unit: int,
     half_even: bool,
 ) -> VectorizedResult:
-    """Every component's lines over the group-ordered rows, then the statements."""
+    """Every component's lines over the group-ordered rows, then the statements.
+
+    Rows are processed in blocks of whole (rep, period) groups: every per-row
+    temporary is block-sized (cache-resident, reused by the allocator) instead
+    of a fresh n-row array, which on a VM costs more in page faults than the
+    arithmetic itself. Only the returned line arrays are n-sized.
+    """
     n = order.size
     sizes = np.diff(np.append(starts, n))
-    credit_bound = _abs_max(credited) * int(sizes.max(initial=1))
-    sorted_credit = credited[order]
-    if credit_bound >= INT64_SAFE and sorted_credit.dtype != object:
-        sorted_credit = sorted_credit.astype(object)
-    credited_sum = np.add.reduceat(sorted_credit, starts) if n else sorted_credit[:0]
+    wide_credit = _abs_max(credited) * int(sizes.max(initial=1)) >= INT64_SAFE
+    credited_sum = np.zeros(len(starts), dtype=object if wide_credit else np.int64)
     quota_scaled, s_quota = _quotas_for_groups(quotas, rep_uniques, period_values, group_ids, plan)
-
-    currency_minor = minor_unit
-    # (component, sorted positions, minor amounts, statement group of each line)
-    line_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-    all_rows = np.arange(n, dtype=np.int64)
-    for index, comp in enumerate(plan.components):
-        if comp.filter:
-            rows_sorted = np.nonzero(_filter_mask(table, comp.filter, days)[order])[0]
-            if rows_sorted.size == 0:
-                continue
-            c = sorted_credit[rows_sorted]
-        else:  # every row, already in group order: no gathers
-            rows_sorted, c = all_rows, sorted_credit
-        if isinstance(comp, PercentageComponent):
-            s_rate = _decimals(comp.rate)
-            rate_int = _scaled(comp.rate, s_rate)
-            exact = _widen(c, rate_int) * rate_int
-            minor = round_scaled(exact, s_credit + s_rate, currency_minor, half_even)
-        elif isinstance(comp, FixedPerDealComponent):
-            s_rate = _decimals(comp.amount)
-            amount_int = _scaled(comp.amount, s_rate)
-            exact = _widen(_in_group_order(share, order, rows_sorted), amount_int) * amount_int
-            minor = round_scaled(exact, s_share + s_rate, currency_minor, half_even)
-        elif isinstance(comp, RateTableComponent):
-            key_codes_all, key_values = column_codes(table.column(comp.key))
-            listed = list(comp.rates.values()) + (
-                [comp.default] if comp.default is not None else []
-            )
-            s_rate = max(_decimals(r) for r in listed)
-            default = -1 if comp.default is None else _scaled(comp.default, s_rate)
-            key_codes = _in_group_order(_narrow(key_codes_all), order, rows_sorted)
-            per_value = np.array(
-                [
-                    _scaled(comp.rates[str(v)], s_rate) if str(v) in comp.rates else default
-                    for v in key_values
-                ]
-                + [default],
-                dtype=np.int64,
-            )
-            row_rate = per_value[key_codes]  # code -1 (missing value) -> default
-            keep = row_rate >= 0
-            if not bool(keep.all()):  # rows without a rate and no default: no line
-                rows_sorted, c, row_rate = rows_sorted[keep], c[keep], row_rate[keep]
-            exact = _widen(c, int(row_rate.max(initial=0))) * row_rate
-            minor = round_scaled(exact, s_credit + s_rate, currency_minor, half_even)
-        else:
-            assert isinstance(comp, TieredComponent)
-            minor = _tiered(
-                comp, c, rows_sorted, group_index_sorted, starts, quota_scaled, s_quota,
-                s_credit, currency_minor, half_even,
+    prepared = [_prepare(comp, table, days, order) for comp in plan.components]
+    # per component: (positions or None = every row, minor amounts, groups or None)
+    blocks: list[list[tuple[int, np.ndarray | None, np.ndarray]]] = [[] for _ in plan.components]
+    cuts = _chunk_cuts(starts, n)
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        g_a, g_b = int(group_index_sorted[a]), int(group_index_sorted[b - 1]) + 1
+        block_order = order[a:b]
+        block_credit = credited[block_order]
+        if wide_credit and block_credit.dtype != object:
+            block_credit = block_credit.astype(object)
+        block_starts = starts[g_a:g_b] - a
+        credited_sum[g_a:g_b] = np.add.reduceat(block_credit, block_starts)
+        block_groups = group_index_sorted[a:b]
+        for index, comp in enumerate(plan.components):
+            prep = prepared[index]
+            rows: np.ndarray | None = None
+            c = block_credit
+            if prep.mask_sorted is not None:
+                rows = np.flatnonzero(prep.mask_sorted[a:b])
+                if rows.size == 0:
+                    continue
+                c = block_credit[rows]
+            rows, minor = _component_block(
+                comp, prep, c, rows, block_order, block_groups, block_starts, share, s_share,
+                s_credit, quota_scaled, s_quota, minor_unit, half_even,
             )  # fmt: skip
-        full = rows_sorted is all_rows
-        line_parts.append(
-            (
-                index,
-                rows_sorted,
-                minor,
-                group_index_sorted if full else group_index_sorted[rows_sorted],
-            )
-        )
+            blocks[index].append((a, rows, minor))
 
+    line_parts = [
+        _join_blocks(index, parts, group_index_sorted)
+        for index, parts in enumerate(blocks)
+        if parts
+    ]
     return _assemble(
-        plan, line_parts, group_sorted, rep_uniques, period_values, tx_sorted, tx_uniques,
-        credited_sum, s_credit, quota_scaled, s_quota, group_ids, currency_minor,
+        plan, line_parts, group_sorted, starts, group_index_sorted, rep_uniques, period_values,
+        tx_sorted, tx_uniques, credited_sum, s_credit, quota_scaled, s_quota, group_ids,
+        minor_unit,
     )  # fmt: skip
+
+
+def _join_blocks(
+    index: int, parts: list[tuple[int, np.ndarray | None, np.ndarray]], group_index: np.ndarray
+) -> tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """One component's blocks as (index, positions or None = every row, minor, groups)."""
+    minor = np.concatenate([p[2] for p in parts])
+    if all(p[1] is None for p in parts) and minor.size == group_index.size:
+        return index, None, minor, None
+    positions = np.concatenate(
+        [np.arange(a, a + part.size) if rows is None else rows + a for a, rows, part in parts]
+    )
+    return index, positions, minor, group_index[positions]
+
+
+def _component_block(
+    comp: Any,
+    prep: _Prepared,
+    c: np.ndarray,
+    rows: np.ndarray | None,
+    block_order: np.ndarray,
+    block_groups: np.ndarray,
+    block_starts: np.ndarray,
+    share: np.ndarray,
+    s_share: int,
+    s_credit: int,
+    quota_scaled: np.ndarray,
+    s_quota: int,
+    minor_unit: int,
+    half_even: bool,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(block positions with a line or None = all, minor amounts) of one component."""
+    if isinstance(comp, PercentageComponent):
+        s_rate = _decimals(comp.rate)
+        rate_int = _scaled(comp.rate, s_rate)
+        exact = _widen(c, rate_int) * rate_int
+        return rows, round_scaled(exact, s_credit + s_rate, minor_unit, half_even)
+    if isinstance(comp, FixedPerDealComponent):
+        s_rate = _decimals(comp.amount)
+        amount_int = _scaled(comp.amount, s_rate)
+        row_share = share[block_order if rows is None else block_order[rows]]
+        exact = _widen(row_share, amount_int) * amount_int
+        return rows, round_scaled(exact, s_share + s_rate, minor_unit, half_even)
+    if isinstance(comp, RateTableComponent):
+        assert prep.key_codes is not None and prep.per_value is not None
+        key_codes = prep.key_codes[block_order if rows is None else block_order[rows]]
+        row_rate = prep.per_value[key_codes]  # code -1 (missing value) -> default
+        keep = row_rate >= 0
+        if not bool(keep.all()):  # rows without a rate and no default: no line
+            kept = np.flatnonzero(keep)
+            rows = kept if rows is None else rows[kept]
+            c, row_rate = c[kept], row_rate[kept]
+        exact = _widen(c, int(row_rate.max(initial=0))) * row_rate
+        return rows, round_scaled(exact, s_credit + prep.s_rate, minor_unit, half_even)
+    assert isinstance(comp, TieredComponent)
+    all_rows = np.arange(block_order.size) if rows is None else rows
+    minor = _tiered(
+        comp, c, all_rows, block_groups, block_starts, quota_scaled, s_quota,
+        s_credit, minor_unit, half_even,
+    )  # fmt: skip
+    return rows, minor
 
 
 def _quotas_for_groups(
@@ -684,7 +762,8 @@ def _tiered(
         upto = _scaled(t.upto, s_upto) * b_factor
         bounds.append(upto * quota if quota is not None else upto)
     if full:  # every row: the statement groups are the runs
-        group_starts, local_group = starts, group_index_sorted
+        group_starts = starts
+        local_group = group_index_sorted - (group_index_sorted[0] if groups.size else 0)
     else:
         local_starts = np.concatenate([[True], groups[1:] != groups[:-1]])
         group_starts, local_group = np.flatnonzero(local_starts), np.cumsum(local_starts) - 1
@@ -760,8 +839,10 @@ def _marginal_by_tier(
 
 def _assemble(
     plan: Plan,
-    line_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    line_parts: list[tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]],
     group_sorted: np.ndarray,
+    starts: np.ndarray,
+    group_index_sorted: np.ndarray,
     rep_uniques: np.ndarray,
     period_values: np.ndarray,
     tx_sorted: np.ndarray,
@@ -778,21 +859,15 @@ def _assemble(
     code_type = np.int32 if len(rep_uniques) * n_periods < 2**31 else np.int64
     rep_sorted = (group_sorted // n_periods).astype(code_type)
     period_sorted = (group_sorted % n_periods).astype(code_type)
-    every_row = [p[1].size == group_sorted.size for p in line_parts]
 
     def lines_of(column: np.ndarray) -> np.ndarray:
         if not line_parts:
             return column[:0]
-        return np.concatenate(
-            [
-                column if full else column[p[1]]
-                for p, full in zip(line_parts, every_row, strict=True)
-            ]
-        )
+        return np.concatenate([column if p[1] is None else column[p[1]] for p in line_parts])
 
     minor = np.concatenate([p[2] for p in line_parts]) if line_parts else np.zeros(0, np.int64)
     comp = (
-        np.concatenate([np.full(len(p[1]), p[0], dtype=np.int16) for p in line_parts])
+        np.concatenate([np.full(p[2].size, p[0], dtype=np.int16) for p in line_parts])
         if line_parts
         else np.zeros(0, np.int16)
     )
@@ -802,6 +877,9 @@ def _assemble(
     gross = np.zeros(n_groups, dtype=object if wide else np.int64)
     for _index, _rows, part, groups in line_parts:
         if part.size == 0:
+            continue
+        if groups is None:  # every row: the runs are the statement groups
+            gross += np.add.reduceat(part.astype(gross.dtype, copy=False), starts)
             continue
         run_starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
         gross[groups[run_starts]] += np.add.reduceat(part.astype(gross.dtype), run_starts)
