@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spm_domain.commissions import calculate_commissions, load_plan
+from spm_domain.commissions import calculate_commissions, load_plan, vectorized
 from spm_domain.commissions.vectorized import (
     NotVectorizable,
     calculate_vectorized,
@@ -169,6 +169,12 @@ def test_vectorized_equals_exact_engine(data: st.DataObject) -> None:
         assert row["payout"] == e.loc[key, "payout"]
         assert row["credited"] == e.loc[key, "credited"]
     assert set(f.index) == {k for k in e.index if e.loc[k, "credited"] != 0 or k in f.index}
+
+
+def test_blocks_of_groups_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are processed in blocks of whole (rep, period) groups: tiny blocks, same lines."""
+    monkeypatch.setattr(vectorized, "CHUNK_ROWS", 3)
+    test_vectorized_equals_exact_engine()
 
 
 def test_integer_rounding_matches_decimal() -> None:
