@@ -857,13 +857,32 @@ def _assemble(
     names = plan.component_names
     n_periods = len(period_values)
     code_type = np.int32 if len(rep_uniques) * n_periods < 2**31 else np.int64
-    rep_sorted = (group_sorted // n_periods).astype(code_type)
-    period_sorted = (group_sorted % n_periods).astype(code_type)
+    total = sum(p[2].size for p in line_parts)
 
-    def lines_of(column: np.ndarray) -> np.ndarray:
-        if not line_parts:
-            return column[:0]
-        return np.concatenate([column if p[1] is None else column[p[1]] for p in line_parts])
+    def lines_of(fill: Any, dtype: Any) -> np.ndarray:
+        """One output column, written part by part into a single array (no temporaries)."""
+        out = np.empty(total, dtype=dtype)
+        offset, first_full = 0, -1
+        for _index, positions, part, _groups in line_parts:
+            target = out[offset : offset + part.size]
+            if positions is None and first_full >= 0:  # same rows as an earlier part
+                target[...] = out[first_full : first_full + part.size]
+            elif positions is None:
+                fill(slice(None), target)
+                first_full = offset
+            else:
+                fill(positions, target)
+            offset += part.size
+        return out
+
+    def rep_fill(rows: Any, target: np.ndarray) -> None:
+        np.floor_divide(group_sorted[rows], n_periods, out=target, casting="unsafe")
+
+    def period_fill(rows: Any, target: np.ndarray) -> None:
+        np.remainder(group_sorted[rows], n_periods, out=target, casting="unsafe")
+
+    def tx_fill(rows: Any, target: np.ndarray) -> None:
+        target[...] = tx_sorted[rows]
 
     minor = np.concatenate([p[2] for p in line_parts]) if line_parts else np.zeros(0, np.int64)
     comp = (
@@ -905,12 +924,12 @@ def _assemble(
     )
     statements["currency"] = plan.currency
     return VectorizedResult(
-        rep_code=lines_of(rep_sorted),
+        rep_code=lines_of(rep_fill, code_type),
         rep_values=rep_uniques,
-        period=lines_of(period_sorted),
+        period=lines_of(period_fill, code_type),
         component_code=comp,
         component_names=np.asarray(names, dtype=object),
-        transaction_code=lines_of(tx_sorted),
+        transaction_code=lines_of(tx_fill, tx_sorted.dtype),
         transaction_values=tx_uniques,
         amount_minor=minor,
         statements=statements,
