@@ -305,8 +305,6 @@ class Reference:
         payouts: dict[tuple[str, str], Decimal] = {}
         paid_tx: dict[tuple[str, str], Decimal] = {}
         clawed: set[tuple[str, str]] = set()
-        comp_ytd: dict[tuple[str, int], Decimal] = {}
-        cap_ytd_adj: dict[tuple[str, int], Decimal] = {}
         balance: dict[str, Decimal] = {}
 
         def add(rep: str, p: str, name: str, tx: str, amount: Decimal) -> None:
@@ -401,18 +399,17 @@ class Reference:
                     total += amount
                     if tx:
                         paid_tx[(rep, tx)] = paid_tx.get((rep, tx), ZERO) + amount
+                # Cap: per period in both settlements, on the sum of this period's rounded
+                # component lines (in cumulative plans: the true-up deltas just paid). The
+                # statement is cut to the largest whole minor unit not above the cap.
                 cap = self.plan.cap
-                if cap is not None:
-                    if cumulative:
-                        comp_ytd[(rep, year)] = comp_ytd.get((rep, year), ZERO) + total
-                        want = self.rnd(min(ZERO, cap.amount * len(upto) - comp_ytd[(rep, year)]))
-                        adj = want - cap_ytd_adj.get((rep, year), ZERO)
-                        cap_ytd_adj[(rep, year)] = want
-                    else:
-                        adj = self.rnd(cap.amount - total) if total > cap.amount else ZERO
-                    if adj:
-                        add(rep, p, "cap_adjustment", "", adj)
-                        total += adj
+                if cap is not None and total > cap.amount:
+                    units = (cap.amount / self.currency.quantum).to_integral_value(
+                        rounding=decimal.ROUND_FLOOR, context=CTX
+                    )
+                    ceiling = units * self.currency.quantum
+                    add(rep, p, "cap_adjustment", "", ceiling - total)
+                    total = ceiling
                 ok = self.eligible(rep, p)
                 draw = self.plan.draw
                 if ok and draw is not None:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import pandas as pd
@@ -65,7 +65,7 @@ from spm_domain.periods import DEFAULT_CALENDAR, Calendar, Period, PeriodKind
 
 log = logging.getLogger(__name__)
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"  # 1.1.0: the cap is per period in cumulative plans, rounded down
 ATTAINMENT_DECIMALS = Decimal("0.000001")  # statements show attainment to 6 decimals
 
 LINE_COLUMNS = (
@@ -537,8 +537,6 @@ class _RepYear:
     """Cumulative settlement state of one rep in one fiscal year."""
 
     paid: dict[_Key, Decimal] = field(default_factory=dict)
-    component_total: Decimal = ZERO
-    cap_adjusted: Decimal = ZERO
 
 
 def _line(ctx: _Context, rep: str, period: Period, key: _Key, ex: _Exact, amount: Decimal) -> Line:
@@ -721,9 +719,7 @@ def _run(ctx: _Context, credits: list[Credit]) -> tuple[list[Line], list[Period]
             lines.extend(own_lines)
             eligible = _eligible_in(ctx, rep, period)
             total = sum((ln.amount for ln in own_lines), ZERO)
-            total += _cap_line(
-                ctx, rep, period, total, years[(rep, fiscal_year)], len(elapsed), lines, cumulative
-            )
+            total += _cap_line(ctx, rep, period, total, lines, cumulative)
             if eligible and plan.draw is not None:
                 _draw_lines(ctx, rep, period, total, draw_balance, lines)
             if eligible:
@@ -740,37 +736,39 @@ def _clawback_recipients(
     return {rep for rep, tx in paid_by_tx if tx in txs}
 
 
+def _cap_ceiling(ctx: _Context, cap_amount: Decimal) -> Decimal:
+    """The largest payout in the currency's minor unit that does not exceed the cap.
+
+    Rounded down whatever the plan's rounding: a cap of 500.005 USD allows 500.00, never
+    500.01 (docs: Cap, Decision).
+    """
+    return cap_amount.quantize(ctx.currency.quantum, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
+
+
 def _cap_line(
     ctx: _Context,
     rep: str,
     period: Period,
     total: Decimal,
-    state: _RepYear,
-    elapsed: int,
     lines: list[Line],
     cumulative: bool,
 ) -> Decimal:
+    """The contract's cap: when the period's (rounded) component lines sum above
+    `cap.amount`, one negative line brings the period down to the cap.
+
+    In cumulative plans `total` is the period's settled true-up lines, so the cap is per
+    period there too and a cap line is never positive (docs: Cap, Decision).
+    """
     cap = ctx.plan.cap
-    if cap is None:
+    if cap is None or total <= cap.amount:
         return ZERO
-    if cumulative:
-        state.component_total += total
-        cap_ytd = cap.amount * elapsed
-        wanted = min(ZERO, cap_ytd - state.component_total)
-        adjustment = ctx.round(wanted) - state.cap_adjusted
-        if adjustment == 0:
-            return ZERO
-        state.cap_adjusted += adjustment
-        text = (
-            f"year-to-date components {ctx.money(state.component_total)} against cap "
-            f"{ctx.money(cap_ytd)} ({elapsed} × {ctx.money(cap.amount)}); adjusts by "
-            f"{ctx.money(adjustment)}"
-        )
-    else:
-        if total <= cap.amount:
-            return ZERO
-        adjustment = ctx.round(cap.amount - total)
-        text = f"components {ctx.money(total)} capped at {ctx.money(cap.amount)}"
+    ceiling = _cap_ceiling(ctx, cap.amount)
+    adjustment = ceiling - total
+    what = "settled components (year-to-date true-ups)" if cumulative else "components"
+    text = (
+        f"{what} {ctx.money(total)} capped at {ctx.money(ceiling)} per period; "
+        f"adjusts by {ctx.money(adjustment)}"
+    )
     lines.append(
         Line(rep, period, "cap_adjustment", None, None, None, adjustment, text, (PHASE_CAP,))
     )

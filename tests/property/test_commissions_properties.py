@@ -136,7 +136,8 @@ def plans(draw: st.DrawFn) -> dict[str, Any]:
         "components": draw(st.lists(components(), min_size=1, max_size=4)),
     }
     if draw(st.booleans()):
-        plan["cap"] = {"amount": draw(st.sampled_from([D("500"), D("5000")]))}
+        # 500.005: a cap finer than the cent (the statement is capped at 500.00).
+        plan["cap"] = {"amount": draw(st.sampled_from([D("500"), D("5000"), D("500.005")]))}
     if draw(st.booleans()):
         plan["draw"] = {"amount": D("1000"), "recoverable": draw(st.booleans())}
     if draw(st.booleans()):
@@ -265,6 +266,22 @@ def test_engine_equals_the_decimal_reference(plan_doc: dict[str, Any], txs: list
         assert s.payout == sums.get((s.rep_id, s.period), D(0)) == s.gross + s.adjustments
         assert s.payout.as_tuple().exponent == -2
     assert result.lines["explanation"].map(bool).all()
+    _assert_the_cap_holds_per_period(plan.cap.amount if plan.cap else None, result.lines)
+
+
+ADJUSTMENTS = {"cap_adjustment", "draw", "draw_recovery", "clawback"}
+
+
+def _assert_the_cap_holds_per_period(cap: Decimal | None, lines: pd.DataFrame) -> None:
+    """A cap line is always negative and brings the period's components to at most the cap."""
+    capped: dict[tuple[str, str], Decimal] = defaultdict(lambda: D(0))
+    for r in lines.itertuples(index=False):
+        if r.component == "cap_adjustment":
+            assert cap is not None and r.amount < 0
+        if r.component == "cap_adjustment" or r.component not in ADJUSTMENTS:
+            capped[(r.rep_id, r.period)] += r.amount
+    if cap is not None:
+        assert all(total <= cap for total in capped.values())
 
 
 MARGINAL = {
