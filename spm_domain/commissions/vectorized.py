@@ -599,10 +599,14 @@ def _components(
 
 def _join_blocks(
     index: int, parts: list[tuple[int, np.ndarray | None, np.ndarray]], group_index: np.ndarray
-) -> tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """One component's blocks as (index, positions or None = every row, minor, groups)."""
-    minor = np.concatenate([p[2] for p in parts])
-    if all(p[1] is None for p in parts) and minor.size == group_index.size:
+) -> tuple[int, np.ndarray | None, list[np.ndarray], np.ndarray | None]:
+    """One component's blocks as (index, positions or None = every row, minor blocks, groups).
+
+    The minor amounts stay in blocks: `_assemble` copies every component's blocks
+    into the one returned array once.
+    """
+    minor = [p[2] for p in parts]
+    if all(p[1] is None for p in parts) and sum(m.size for m in minor) == group_index.size:
         return index, None, minor, None
     positions = np.concatenate(
         [np.arange(a, a + part.size) if rows is None else rows + a for a, rows, part in parts]
@@ -839,7 +843,7 @@ def _marginal_by_tier(
 
 def _assemble(
     plan: Plan,
-    line_parts: list[tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]],
+    blocked_parts: list[tuple[int, np.ndarray | None, list[np.ndarray], np.ndarray | None]],
     group_sorted: np.ndarray,
     starts: np.ndarray,
     group_index_sorted: np.ndarray,
@@ -857,7 +861,16 @@ def _assemble(
     names = plan.component_names
     n_periods = len(period_values)
     code_type = np.int32 if len(rep_uniques) * n_periods < 2**31 else np.int64
-    total = sum(p[2].size for p in line_parts)
+    blocks = [block for p in blocked_parts for block in p[2]]
+    minor = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
+    del blocks
+    total = minor.size
+    line_parts: list[tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]] = []
+    offset = 0
+    for index, positions, part_blocks, groups in blocked_parts:
+        size = sum(block.size for block in part_blocks)
+        line_parts.append((index, positions, minor[offset : offset + size], groups))  # views
+        offset += size
 
     def lines_of(fill: Any, dtype: Any) -> np.ndarray:
         """One output column, written part by part into a single array (no temporaries)."""
@@ -884,11 +897,8 @@ def _assemble(
     def tx_fill(rows: Any, target: np.ndarray) -> None:
         target[...] = tx_sorted[rows]
 
-    minor = np.concatenate([p[2] for p in line_parts]) if line_parts else np.zeros(0, np.int64)
-    comp = (
-        np.concatenate([np.full(p[2].size, p[0], dtype=np.int16) for p in line_parts])
-        if line_parts
-        else np.zeros(0, np.int16)
+    comp = np.repeat(
+        np.array([p[0] for p in line_parts], dtype=np.int16), [p[2].size for p in line_parts]
     )
     # Statements: per (rep, period) group, exact integer sums over group-ordered runs.
     n_groups = len(group_ids)
