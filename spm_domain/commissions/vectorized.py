@@ -122,7 +122,8 @@ def column_codes(column: Any) -> tuple[np.ndarray, np.ndarray]:
         if low >= 0 and len(str(low)) == len(str(high)) and high - low < 4 * raw.size + 1024:
             # Dense equal-width non-negative ids: the value is the code (text order =
             # numeric order), no hashing or sorting needed.
-            return (raw - low).astype(np.int64), np.arange(low, high + 1)
+            codes = np.subtract(raw, low, dtype=np.int64)  # one new array, no extra copy
+            return codes, np.arange(low, high + 1)
     codes, values = pd.factorize(raw, sort=True)
     codes, values = np.asarray(codes, dtype=np.int64), np.asarray(values)
     if values.dtype.kind in "iu" and values.size:
@@ -427,7 +428,8 @@ def _check_shares_in_order(
     """Splits must sum to exactly 1 per transaction (rows in transaction order: run sums)."""
     if tx_codes.size == 0:
         return
-    run_starts = np.flatnonzero(np.diff(tx_codes, prepend=tx_codes[0] - 1))
+    run_starts = np.flatnonzero(tx_codes[1:] != tx_codes[:-1]) + 1
+    run_starts = np.concatenate([np.zeros(1, dtype=run_starts.dtype), run_starts])
     longest = int(np.diff(run_starts, append=tx_codes.size).max())
     values = share if int(share.max()) * longest < INT64_SAFE else share.astype(object)
     sums = np.add.reduceat(values, run_starts)
