@@ -63,6 +63,12 @@ def demo_steps(shared: Path, data_dir: Path) -> list[Step]:
         Step("Cascade a 2018 target company → region → team → rep from 2017 history",
              ("targets", "cascade", "--total", "12000000", "--currency", "USD", "--period", "2018",
               "--method", "history", "--root", "maven:company", "--data-dir", d)),
+        Step("Build feature tables and apply the Feast repo (SQLite online store)",
+             ("features", "apply", "--data-dir", d)),
+        Step("Materialize the latest feature values into the online store",
+             ("features", "materialize", "--data-dir", d, "--end-date", "2020-06-30")),
+        Step("Train, evaluate, register and gate all three models (metrics vs baselines)",
+             ("train", "all", "--data-dir", d, "--shared", str(shared))),
     ]  # fmt: skip
 
 
@@ -95,8 +101,9 @@ def demo(
             f"shared datasets not found: {shared / 'data'} is not a directory", ExitCode.NOT_FOUND
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "FEAST_USAGE": "False",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}  # fmt: skip
+    env = {"COLUMNS": "120", **os.environ, "BENTOML_DO_NOT_TRACK": "true", "FEAST_USAGE": "False",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "WARNING",
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # fmt: skip
     steps = demo_steps(shared.resolve(), data_dir.resolve())
     timings = [_run(step, i, len(steps), env) for i, step in enumerate(steps, start=1)]
     typer.secho(
