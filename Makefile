@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 DATA_DIR ?= ./data
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --timeout=900
 
 # No telemetry, no downloads at run time.
 export BENTOML_DO_NOT_TRACK := true
