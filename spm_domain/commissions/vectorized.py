@@ -145,13 +145,6 @@ def _abs_max(values: np.ndarray) -> int:
     return max(abs(int(values.min())), abs(int(values.max())))
 
 
-def _in_group_order(codes: np.ndarray, order: np.ndarray, rows_sorted: np.ndarray) -> np.ndarray:
-    """codes of the rows at sorted positions `rows_sorted` (all positions: one gather)."""
-    if rows_sorted.size == order.size:
-        return np.asarray(codes[order])
-    return np.asarray(codes[order[rows_sorted]])
-
-
 def _widen(values: np.ndarray, factor: int) -> np.ndarray:
     """Python-int objects when values x factor could overflow int64."""
     if values.dtype == object or values.size == 0:
