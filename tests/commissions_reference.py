@@ -9,9 +9,11 @@ the default calendar (fiscal year = calendar year).
 from __future__ import annotations
 
 import decimal
+import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from spm_domain.commissions.plan import Plan
@@ -95,8 +97,21 @@ class Reference:
         self.mode = decimal.ROUND_HALF_UP if plan.rounding == "half_up" else decimal.ROUND_HALF_EVEN
 
     # -- helpers -------------------------------------------------------------
-    def rnd(self, x: Decimal) -> Decimal:
+    def rnd(self, x: Decimal | Fraction) -> Decimal:
+        if isinstance(x, Fraction):
+            return self.rnd_fraction(x)
         return x.quantize(self.currency.quantum, rounding=self.mode, context=CTX) + 0
+
+    def rnd_fraction(self, x: Fraction) -> Decimal:
+        """Round an exact rational to the minor unit: half away from zero, or half to even."""
+        units = abs(x) / Fraction(self.currency.quantum)
+        whole = units.numerator // units.denominator
+        rest = units - whole
+        half = Fraction(1, 2)
+        if rest > half or (rest == half and (self.mode == decimal.ROUND_HALF_UP or whole % 2)):
+            whole += 1
+        signed = -whole if x < 0 else whole
+        return Decimal(signed) * self.currency.quantum + 0
 
     def eligible(self, rep: str, key: str) -> bool:
         first, last = period_bounds(key)
@@ -155,8 +170,8 @@ class Reference:
     # -- components ------------------------------------------------------------
     def evaluate(
         self, credits: list[tuple[RefTx, Decimal]], quota: Decimal | None, k: int
-    ) -> dict[tuple[str, str], Decimal]:
-        out: dict[tuple[str, str], Decimal] = {}
+    ) -> dict[tuple[str, str], Decimal | Fraction]:
+        out: dict[tuple[str, str], Decimal | Fraction] = {}
         for idx, c in enumerate(self.plan.components):
             name = self.names[idx]
             mine = [(t, cr) for t, cr in credits if self.matches(c, t)]
@@ -180,8 +195,8 @@ class Reference:
             elif c.type == "payout_curve":
                 assert quota
                 total = sum((cr for _t, cr in mine), ZERO)
-                a = CTX.divide(total, quota)
-                out[(name, "")] = c.target_incentive * k * self.curve(c.points, a)
+                a = Fraction(total) / Fraction(quota)
+                out[(name, "")] = self.curve(c.points, a) * Fraction(c.target_incentive * k)
             elif c.type == "bonus":
                 total = sum((cr for _t, cr in mine), ZERO)
                 ok = True
@@ -197,16 +212,17 @@ class Reference:
         return out
 
     @staticmethod
-    def curve(points: list[tuple[Decimal, Decimal]], a: Decimal) -> Decimal:
-        if a < points[0][0]:
-            return ZERO
-        if a >= points[-1][0]:
-            return points[-1][1]
-        for i in range(len(points) - 1):
-            a0, f0 = points[i]
-            a1, f1 = points[i + 1]
+    def curve(points: list[tuple[Decimal, Decimal]], a: Fraction) -> Fraction:
+        """Fraction of target incentive at attainment `a`, as an exact rational (attainment is
+        a repeating decimal in general, so Decimal digits would be cut short)."""
+        pts = [(Fraction(x), Fraction(f)) for x, f in points]
+        if a < pts[0][0]:
+            return Fraction(0)
+        if a >= pts[-1][0]:
+            return pts[-1][1]
+        for (a0, f0), (a1, f1) in itertools.pairwise(pts):
             if a0 <= a < a1:
-                return CTX.add(f0, CTX.divide(CTX.multiply(a - a0, f1 - f0), a1 - a0))
+                return f0 + (a - a0) * (f1 - f0) / (a1 - a0)
         raise AssertionError("unreachable")
 
     def tiered(

@@ -51,6 +51,7 @@ from spm_domain.commissions.tiers import (
     band_index,
     bands,
     curve_fraction,
+    curve_payout,
     describe_band,
     fmt_attainment,
     fmt_money,
@@ -439,7 +440,7 @@ def _evaluate_component(
             fraction = curve_fraction(comp.points, attainment)
             target = EXACT_CONTEXT.multiply(comp.target_incentive, m.multiplier)
             out[(index, "")] = _Exact(
-                EXACT_CONTEXT.multiply(target, fraction),
+                curve_payout(comp.points, total, quota, target),
                 total,
                 None,
                 f"payout curve at {'year-to-date ' if m.ytd else ''}attainment "

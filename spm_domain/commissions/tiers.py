@@ -78,14 +78,40 @@ def band_index(value: Decimal, tiers: Sequence[Band]) -> int:
 
 def curve_fraction(points: Sequence[tuple[Decimal, Decimal]], attainment: Decimal) -> Decimal:
     """Piecewise-linear fraction of target incentive: 0 below the first point, flat after
-    the last, linear between points."""
+    the last, linear between points. For explanations: pay with `curve_payout`."""
     if attainment < points[0][0]:
         return ZERO
     for (a0, f0), (a1, f1) in itertools.pairwise(points):
         if a0 <= attainment < a1:
-            step = EXACT_CONTEXT.divide(EXACT_CONTEXT.multiply(attainment - a0, f1 - f0), a1 - a0)
+            step = EXACT_CONTEXT.divide(
+                EXACT_CONTEXT.multiply(EXACT_CONTEXT.subtract(attainment, a0), f1 - f0), a1 - a0
+            )
             return EXACT_CONTEXT.add(f0, step)
     return points[-1][1]
+
+
+def curve_payout(
+    points: Sequence[tuple[Decimal, Decimal]], credited: Decimal, quota: Decimal, target: Decimal
+) -> Decimal:
+    """`target × curve(credited ÷ quota)` with one division, last.
+
+    Dividing first (attainment) gives a repeating decimal that 60 digits cut short:
+    3,718.50 ÷ 180,000 × 15,000 came out 309.87499…, rounded to 309.87 instead of the
+    exact 309.875 -> 309.88. Bounds are compared in money (`a × quota`), exactly.
+    """
+    if credited < EXACT_CONTEXT.multiply(points[0][0], quota):
+        return ZERO
+    for (a0, f0), (a1, f1) in itertools.pairwise(points):
+        low = EXACT_CONTEXT.multiply(a0, quota)
+        if low <= credited < EXACT_CONTEXT.multiply(a1, quota):
+            width = EXACT_CONTEXT.multiply(a1 - a0, quota)
+            # target × (f0 + (credited − low)(f1 − f0) / width), over one denominator
+            numerator = EXACT_CONTEXT.add(
+                EXACT_CONTEXT.multiply(f0, width),
+                EXACT_CONTEXT.multiply(EXACT_CONTEXT.subtract(credited, low), f1 - f0),
+            )
+            return EXACT_CONTEXT.divide(EXACT_CONTEXT.multiply(target, numerator), width)
+    return EXACT_CONTEXT.multiply(target, points[-1][1])
 
 
 # -- formatting for explanations --------------------------------------------
