@@ -4,7 +4,7 @@ feature store's registered code), predict with the natively loaded model, and
 turn each probability into a 1-99 score, a tier and business-language factors.
 
 Both modes build the same feature row for the same entity, so they give the
-same score (tested in tests/integration/test_serving_models.py).
+same score (tested in tests/integration/test_serving_model_adapters.py).
 """
 
 from __future__ import annotations
@@ -95,9 +95,12 @@ def _feature_rows(
     request_time: datetime | None,
 ) -> list[dict[str, Any]]:
     if ids:
-        rows = runtime.features.online_features(
-            model.feature_service, [{target.key: i} for i in ids], request_time
-        )
+        try:
+            rows = runtime.features.online_features(
+                model.feature_service, [{target.key: i} for i in ids], request_time
+            )
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. request_time year 1
+            raise InvalidRequestError(f"request_time: {type(exc).__name__}: {exc}") from exc
         for key, row in zip(ids, rows, strict=True):
             if all(v is None for k, v in row.items() if k != target.key):
                 raise NotFoundError(f"{target.key} {key!r} has no online features")
