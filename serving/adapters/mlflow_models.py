@@ -141,8 +141,12 @@ class MlflowModelProvider:
         staging = self.cache_dir / name / f".{version}.{uuid.uuid4().hex[:8]}.partial"
         staging.mkdir(parents=True)
         try:
+            # Resolve the version's storage location with OUR registry client: a bare
+            # `models:/` URI would be looked up in MLflow's process-wide default
+            # registry, not in `self.tracking_uri` (the real-model load bug).
+            source = self._registry().get_model_version_download_uri(name, version)
             local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}",
+                artifact_uri=source,
                 dst_path=str(staging / "model"),
                 tracking_uri=self.tracking_uri,
             )

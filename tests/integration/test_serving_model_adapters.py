@@ -206,3 +206,26 @@ def test_by_id_and_by_record_give_the_same_score(feature_repo: Path, tmp_path: P
     assert by_id.scores == by_record.scores
     assert by_id.scores[0].probability != by_id.scores[1].probability
     assert NativePipeline(tmp_path / "models" / "deal_risk").columns  # the model reads features
+
+
+def test_loads_from_its_own_registry_whatever_the_process_default(
+    registry: dict[str, Any],
+) -> None:
+    """Regression: a bare `models:/` download used MLflow's process-wide registry,
+    so models registered by `spm train all` never loaded in `spm serve`."""
+    import mlflow
+
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    elsewhere = f"sqlite:///{registry['root'] / 'other.db'}"
+    mlflow.set_tracking_uri(elsewhere)
+    mlflow.set_registry_uri(elsewhere)
+    try:
+        provider = MlflowModelProvider(
+            registry["uri"], ["deal_risk"], "champion", registry["root"] / "cache2", poll_seconds=0
+        ).start()
+        model = provider.get("deal_risk")
+        assert model.version == registry["v1"]
+        assert len(model.predict(pd.DataFrame([RECORD]))) == 1
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
