@@ -43,7 +43,7 @@ def shared_import_dir(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
     Importing all six datasets costs ~20 s of CPU, so it happens once per test
     run, shared across pytest-xdist workers through a file lock. Treat it as
-    READ-ONLY: tests that write copy it first (`copy_shared_import`).
+    READ-ONLY: a test that writes must import into its own directory.
     """
     from filelock import FileLock
 
@@ -58,11 +58,3 @@ def shared_import_dir(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
             import_shared_datasets(shared_dir, open_store(data_dir))
             done.touch()
     return data_dir
-
-
-def copy_shared_import(source: Path, target: Path) -> Path:
-    """A private, writable copy of the shared import (the store's symlinks are relative)."""
-    import shutil
-
-    shutil.copytree(source, target, symlinks=True)
-    return target
