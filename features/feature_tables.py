@@ -36,6 +36,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import numpy as np
 import pandas as pd
 
+from features.territories import territory_credits
 from spm_domain.currency import get_currency
 from spm_domain.errors import DomainError
 from spm_domain.money import EXACT_CONTEXT, RoundingMode, round_amount, to_decimal
@@ -643,7 +644,51 @@ def _add_month_to_date(
         (out["as_of"] - month_start) / pd.Timedelta(days=1) / days_in_month
     ).astype("float64")
     out = _add_past_months(out, credit_events, quota_minor)
+    out = _add_quota_context(out, credit_events, quota_minor)
     return out.drop(columns=["_month"])
+
+
+def _add_quota_context(
+    out: pd.DataFrame, credit_events: pd.DataFrame, quota_minor: Mapping[tuple[str, str], int]
+) -> pd.DataFrame:
+    """Pace and how demanding the month's quota is, all known at the as-of day:
+    `run_rate_projection` (attainment so far / share of the month gone),
+    `quota_change` (this month's quota / last month's), `quota_vs_recent_sales`
+    (quota / mean credited revenue of the three previous months) and
+    `month_of_quarter` (1-3: quarter-end months behave differently)."""
+    elapsed = out["month_elapsed_fraction"].where(out["month_elapsed_fraction"] > 0)
+    out["run_rate_projection"] = (out["attainment_mtd"] / elapsed).astype("float64")
+    period = pd.PeriodIndex(out["_month"], freq="M")
+    out["month_of_quarter"] = ((period.month - 1) % 3 + 1).astype("int64")
+    quota = out["quota_month_minor"].astype("float64")
+    previous_quota = pd.Series(
+        [
+            quota_minor.get((rep, str(p - 1)), np.nan)
+            for rep, p in zip(out["rep_id"].astype(str), period, strict=True)
+        ],
+        index=out.index,
+        dtype="float64",
+    )
+    out["quota_change"] = (quota / previous_quota.where(previous_quota > 0)).astype("float64")
+    recent = np.full(len(out), np.nan)
+    if len(credit_events):
+        ev = credit_events.assign(
+            month=(credit_events["as_of"] - pd.Timedelta(days=1))
+            .dt.tz_localize(None)
+            .dt.to_period("M"),
+            rep_id=credit_events["rep_id"].astype(str),
+        )
+        monthly = ev.groupby(["rep_id", "month"])["credit_minor"].sum()
+        lookup = {key: float(v) for key, v in monthly.items()}
+        recent = np.array(
+            [
+                sum(lookup.get((rep, p - k), 0.0) for k in (1, 2, 3)) / 3.0
+                for rep, p in zip(out["rep_id"].astype(str), period, strict=True)
+            ]
+        )
+    recent_sales = pd.Series(recent, index=out.index, dtype="float64")
+    out["quota_vs_recent_sales"] = (quota / recent_sales.where(recent_sales > 0)).astype("float64")
+    return out
 
 
 def _add_past_months(
@@ -726,8 +771,17 @@ def rep_daily_columns() -> list[str]:
         "previous_month_attainment",
         "trailing_3m_attainment",
         "trailing_3m_hit_rate",
+        *QUOTA_CONTEXT_COLUMNS,
     ]
     return cols
+
+
+QUOTA_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "run_rate_projection",
+    "quota_change",
+    "quota_vs_recent_sales",
+    "month_of_quarter",
+)
 
 
 # --------------------------------------------------------------------------- org units
@@ -1137,10 +1191,15 @@ def _dtype_for(column: str) -> str:
         "attainment_mtd",
         "month_elapsed_fraction",
         "previous_month_attainment",
+        "run_rate_projection",
+        "quota_change",
+        "quota_vs_recent_sales",
         *LEAD_NUMERIC,
         *OPPORTUNITY_NUMERIC_ATTRS,
     ):
         return "float64"
+    if column == "month_of_quarter":
+        return "int64"
     if column in ("stage_index", "account_employees", "employees"):
         return "Int64"
     if column in ("do_not_email", "do_not_call"):
@@ -1189,16 +1248,25 @@ FEATURE_TABLE_DTYPES: dict[str, dict[str, str]] = {
 
 
 def compute_feature_tables(
-    tables: Mapping[str, pd.DataFrame], created: dt.datetime | pd.Timestamp
+    tables: Mapping[str, pd.DataFrame],
+    created: dt.datetime | pd.Timestamp,
+    territory_assignments: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """All feature tables from canonical frames (pure; `created` is the build time)."""
+    """All feature tables from canonical frames (pure; `created` is the build time).
+
+    `territory_assignments` (source, region, rep_id) switches those sources to
+    territory crediting for the rep performance tables (`features.territories`).
+    """
     stamp = pd.Timestamp(created)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    transactions = _table(tables, "transactions")
+    if territory_assignments is not None and not transactions.empty:
+        transactions = territory_credits(transactions, territory_assignments)
     # prepare the shared inputs once (money to minor units, timestamps to UTC)
     tables = {
         **tables,
         "opportunities": _prepare_opportunities(tables),
-        "transactions": _prepare_transactions(tables),
+        "transactions": _prepare_transactions({"transactions": transactions}),
         "stage_history": _prepare_stage_history(tables),
     }
     rep_daily = build_rep_daily_stats(tables, stamp)

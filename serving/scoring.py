@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -57,33 +57,6 @@ def score_of(probability: float) -> int:
 
 def tier_of(score: int) -> str:
     return next(tier for tier, floor in TIER_FLOORS if score >= floor)
-
-
-def _derived_inputs(frame: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
-    """Model columns that training derives from feature-service columns
-    (docs/feature-store.md "Names for training"), added when a model reads them."""
-
-    def number(column: str) -> pd.Series:
-        return pd.to_numeric(
-            frame.get(column, pd.Series(index=frame.index, dtype=float)), errors="coerce"
-        )
-
-    derived: dict[str, Callable[[], pd.Series | None]] = {
-        "product_series": lambda: frame.get("product_category"),
-        "list_price": lambda: number("product_list_price_minor") / 100,
-        "account_revenue": lambda: number("account_annual_revenue_minor") / 100,
-        "amount": lambda: number("amount_minor") / 100,
-        "has_account": lambda: (
-            frame.get("account_sector", pd.Series(index=frame.index)).notna()
-            | frame.get("account_employees", pd.Series(index=frame.index)).notna()
-        ).astype(float),
-    }
-    for column in wanted:
-        if column not in frame.columns and column in derived:
-            values = derived[column]()
-            if values is not None:
-                frame[column] = values
-    return frame
 
 
 def _feature_rows(
@@ -138,7 +111,6 @@ def score(
         pipeline = getattr(model, "pipeline", None)
         if pipeline is None:
             raise ComponentUnavailableError(f"model {target.model!r} cannot explain its scores")
-        frame = _derived_inputs(frame, pipeline.columns)
         try:
             explained = pipeline.explain(frame)
         except ValueError as exc:  # a record value the encoder cannot read
@@ -204,7 +176,7 @@ def deal_win_probabilities(
     ]
     if not found:
         return {}, f"{model.name} v{model.version}"
-    frame = _derived_inputs(pd.DataFrame([row for _, row in found]), pipeline.columns)
+    frame = pd.DataFrame([row for _, row in found])
     probabilities = pipeline.predict_proba(frame)
     return (
         {i: Decimal(f"{p:.4f}") for (i, _), p in zip(found, probabilities, strict=True)},

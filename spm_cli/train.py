@@ -1,6 +1,6 @@
 """`spm train`: train every model on the canonical store, beside its baseline.
 
-    spm train models --data-dir ./data --out ./artifacts/models --shared ../shared
+    spm train models --data-dir ./data --out ./artifacts/models
     spm train models --json
 
 Each run writes `<out>/run-<UTC time>/<model>_<dataset>/`: `model/` (LightGBM
@@ -23,24 +23,7 @@ train_app = typer.Typer(
     no_args_is_help=True,
 )
 
-AW_ASSIGNMENTS = Path("data/adventureworks_sales_targets/pl300_dw2020/SalespersonRegion.csv")
 TABLES = ("leads", "opportunities", "reps", "products", "accounts", "transactions", "quotas")
-
-
-def _rep_regions(shared: Path | None, org_units: Any) -> Any:
-    """AdventureWorks territory assignments (not representable in canonical reps)."""
-    import pandas as pd
-
-    from training.models.attainment import rep_regions_from_territory_keys
-
-    if shared is None or not (shared / AW_ASSIGNMENTS).is_file():
-        return None
-    raw = pd.read_csv(shared / AW_ASSIGNMENTS, dtype=str)
-    pairs = pd.DataFrame(
-        {"rep_id": "aw-" + raw["EmployeeKey"], "territory_key": raw["SalesTerritoryKey"]}
-    )
-    units = org_units[org_units["source"] == "adventureworks_pl300"]
-    return rep_regions_from_territory_keys(pairs, units)
 
 
 def _save_result(result: Any, directory: Path) -> None:
@@ -54,7 +37,9 @@ def _save_result(result: Any, directory: Path) -> None:
     from training.workflows import write_report
 
     write_report(result, directory)
-    save_pipeline(result.pipeline, directory / "model", metadata=result.summary())
+    save_pipeline(
+        result.pipeline, directory / "model", metadata=result.summary(), phrases=result.phrases
+    )
     if isinstance(result.baseline, HistoricalWinRateClassifier | RunRateClassifier):
         save_json_baseline(result.baseline, directory / "baseline.json")
     else:
@@ -68,12 +53,6 @@ def train_models(
         "", "--store", envvar="SPM_STORE", help="PostgreSQL URL; overrides --data-dir."
     ),
     out: Path = typer.Option(Path("./artifacts/models"), "--out", help="Where runs are written."),
-    shared: Path = typer.Option(
-        None,
-        "--shared",
-        envvar="SPM_SHARED_DIR",
-        help="Shared folder (for AdventureWorks territory assignments); without it that model is skipped.",
-    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary on stdout."),
 ) -> None:
     """Train all models, evaluate each beside its baseline on held-out data, save everything."""
@@ -84,27 +63,35 @@ def train_models(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from features.ingest.storage import StoreError, open_store
+    from features.feature_store import FeatureStoreError
+    from features.ingest.storage import StoreError
+    from features.training_sets import TrainingSetError
+    from spm_cli.train_registry import load_tables, training_sets
     from training.workflows import train_all
 
-    with cli_errors({StoreError: ExitCode.UNAVAILABLE, ValueError: ExitCode.INVALID_INPUT}):
+    with cli_errors(
+        {
+            StoreError: ExitCode.UNAVAILABLE,
+            FeatureStoreError: ExitCode.NOT_FOUND,
+            TrainingSetError: ExitCode.INVALID_INPUT,
+            ValueError: ExitCode.INVALID_INPUT,
+        }
+    ):
         if not store_url and not data_dir.exists():
             raise fail(
                 f"no canonical store at {data_dir} (run `spm data import-shared`)",
                 ExitCode.NOT_FOUND,
             )
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        store = open_store(store_url or data_dir)
-        tables = {name: store.read_table(name) for name in (*TABLES, "org_units")}
-        rep_regions = _rep_regions(shared, tables["org_units"])
         console = Console(stderr=True)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             console=console, transient=True,
         ) as progress:  # fmt: skip
-            task = progress.add_task("training", total=None)
+            task = progress.add_task("building training sets", total=None)
+            sets = training_sets(None, load_tables(data_dir, store_url), data_dir)
             results = train_all(
-                tables, rep_regions, progress=lambda label: progress.update(task, description=label)
+                sets, progress=lambda label: progress.update(task, description=label)
             )
         run_dir = out / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
         for key, result in results.items():

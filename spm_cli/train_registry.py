@@ -1,10 +1,11 @@
 """`spm train lead_scoring|deal_risk|attainment|all`: train, log to MLflow, register, gate.
 
-    spm train all --data-dir ./data --shared ../shared
+    spm train all --data-dir ./data        # after `spm features apply --data-dir ./data`
     spm train deal_risk --json
 
-Each model is trained beside its baseline on the canonical store (real rows
-only), logged to MLflow (metrics of model and baseline side by side, slices,
+Each model is trained beside its baseline on a training set built through its
+feature service (point-in-time joins, `features.training_sets`; labels from
+the canonical store, real rows only), logged to MLflow (metrics of model and baseline side by side, slices,
 plots, model card), registered as a new version with the `challenger` alias,
 and made `champion` only if the promotion gate passes (docs/mlops.md).
 `train_models(...)` is the same thing as a function, for `spm demo`.
@@ -23,11 +24,6 @@ import typer
 from spm_cli.common import ExitCode, cli_errors, emit_json, fail
 
 MODELS: tuple[str, ...] = ("lead_scoring", "deal_risk", "attainment")
-FEATURE_SERVICES = {
-    "lead_scoring": "lead_scoring_v1",
-    "deal_risk": "deal_risk_v1",
-    "attainment": "attainment_v1",
-}
 TABLES = ("leads", "opportunities", "reps", "products", "accounts", "transactions", "quotas")
 
 
@@ -49,59 +45,48 @@ class TrainSummary:
         return dict(self.__dict__)
 
 
-def train_one(name: str, tables: dict[str, Any], shared: Path | None) -> tuple[Any, list[str]]:
-    """(ModelResult, caveats) of one registered model name from canonical tables."""
-    from training import workflows
-
-    if name == "lead_scoring":
-        leads = workflows._from_source(tables["leads"], workflows.SOURCES["leads"], "leads")
-        caveat = "X Education leads are undated: the split is random, not by time."
-        return workflows.train_lead_scoring(leads), [caveat]
-    if name == "deal_risk":
-        ibm = workflows._from_source(
-            tables["opportunities"], workflows.SOURCES["ibm"], "opportunities"
-        )
-        caveat = (
-            "IBM win-loss rows are captured at close and undated; scores on open deals "
-            "assume the same fields are known earlier."
-        )
-        return workflows.train_deal_risk_ibm(ibm), [caveat]
-    if name == "attainment":
-        return _train_attainment(tables, shared)
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+CAVEATS: dict[str, str] = {
+    "lead_scoring": "X Education leads are undated: the split is random, not by time.",
+    "deal_risk_ibm": "IBM win-loss rows are captured at close and undated; scores on open "
+    "deals assume the same fields are known earlier.",
+    "deal_risk_maven": "Maven CRM outcomes carry almost no signal (docs/models.md).",
+    "attainment_adventureworks": "AdventureWorks credits are territory sales credited to "
+    "every rep assigned to the territory (features.territories).",
+    "attainment_maven": "Maven CRM has no quotas: they are derived from past sales "
+    "(docs/synthetic-data.md).",
+}
 
 
-def _train_attainment(tables: dict[str, Any], shared: Path | None) -> tuple[Any, list[str]]:
-    """AdventureWorks (real quotas) when the territory assignments are available,
-    else Maven CRM with derived quotas."""
-    import pandas as pd
+def training_sets(
+    keys: Sequence[str] | None, tables: dict[str, Any], data_dir: Path, config: str = "default"
+) -> dict[str, Any]:
+    """Training sets by key, each built through its feature service (point-in-time)."""
+    from features.feature_store import open_feature_store
+    from features.training_sets import entity_frames, training_set
 
-    from spm_cli.train import _rep_regions
-    from training import workflows
-    from training.models import attainment
+    entities = entity_frames(tables, data_dir, keys)
+    store = open_feature_store(data_dir, config)
+    return {key: training_set(e, data_dir, config, store=store) for key, e in entities.items()}
 
-    rep_regions = _rep_regions(shared, tables["org_units"]) if shared else None
-    if rep_regions is not None:
-        source = workflows.SOURCES["adventureworks"]
-        transactions = workflows._from_source(tables["transactions"], source, "transactions")
-        quotas = workflows._from_source(tables["quotas"], source, "quotas")
-        credits = attainment.territory_credits(transactions, rep_regions)
-        observed_until = pd.to_datetime(transactions["credit_date"]).max()
-        snapshots = attainment.build_snapshots(credits, quotas, observed_until)
-        result = workflows.train_attainment(
-            snapshots, workflows.ADVENTUREWORKS_TEST_FROM, "adventureworks"
-        )
-        return result, ["AdventureWorks credits are territory sales split across its reps."]
-    maven = {
-        n: workflows._from_source(tables[n], workflows.SOURCES["maven"], n)
-        for n in ("opportunities", "products")
-    }
-    test_from = workflows.MAVEN_ATTAINMENT_TEST_FROM
-    snapshots = workflows.maven_attainment_snapshots(
-        maven["opportunities"], maven["products"], test_from
+
+def train_one(
+    name: str, tables: dict[str, Any], data_dir: Path, config: str = "default"
+) -> tuple[Any, list[str], str]:
+    """(ModelResult, caveats, feature service) of one registered model: trained on the
+    first training set of `REGISTERED_SET[name]` that the data supports."""
+    from features.training_sets import REGISTERED_SET, SERVICES, entity_frames, training_set
+    from training.workflows import TRAINERS
+
+    if name not in REGISTERED_SET:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    entities = entity_frames(
+        tables, data_dir, None if name == "attainment" else REGISTERED_SET[name]
     )
-    result = workflows.train_attainment(snapshots, test_from, "maven_crm (derived quotas)")
-    return result, ["Maven CRM has no quotas: they are derived from past sales (docs/models.md)."]
+    for key in REGISTERED_SET[name]:
+        if key in entities:
+            frame = training_set(entities[key], data_dir, config)
+            return TRAINERS[key](frame), [CAVEATS[key]], SERVICES[name]
+    raise ValueError(f"{name}: no training data (import the shared datasets or your CRM data)")
 
 
 def load_tables(data_dir: Path, store_url: str = "") -> dict[str, Any]:
@@ -118,7 +103,6 @@ def train_models(
     tracking_uri: str | None = None,
     progress: Callable[[str], None] | None = None,
     *,
-    shared: Path | None = None,
     store_url: str = "",
 ) -> list[TrainSummary]:
     """Train, log, register and gate each named model; one summary per model."""
@@ -136,12 +120,12 @@ def train_models(
         started = time.perf_counter()
         if progress:
             progress(f"training {name}")
-        result, caveats = train_one(name, tables, shared)
+        result, caveats, service = train_one(name, tables, data_dir)
         if progress:
             progress(f"logging and registering {name}")
         registered = registry.register(
             result,
-            feature_service=FEATURE_SERVICES[name],
+            feature_service=service,
             data_source=store_url or str(data_dir),
             caveats=caveats,
         )
@@ -191,7 +175,6 @@ def _run(
     names: Sequence[str],
     data_dir: Path,
     store_url: str,
-    shared: Path | None,
     tracking_uri: str | None,
     as_json: bool,
 ) -> None:
@@ -200,6 +183,7 @@ def _run(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from features.feature_store import FeatureStoreError
     from features.ingest.storage import StoreError
     from training.registry import RegistryError, resolve_tracking_uri
 
@@ -214,6 +198,7 @@ def _run(
         {
             StoreError: ExitCode.UNAVAILABLE,
             RegistryError: ExitCode.CONFLICT,
+            FeatureStoreError: ExitCode.NOT_FOUND,
             KeyError: ExitCode.INVALID_INPUT,
             ValueError: ExitCode.INVALID_INPUT,
         }
@@ -227,7 +212,6 @@ def _run(
             data_dir,
             uri,
             lambda label: bar.update(task, description=label),
-            shared=shared,
             store_url=store_url,
         )
     seconds = round(time.perf_counter() - started, 1)
@@ -244,16 +228,13 @@ def _run(
     typer.echo(f"{len(summaries)} model(s) in {seconds} s", err=True)
 
 
-DATA_DIR = typer.Option(Path("./data"), "--data-dir", help="Embedded canonical store.")
+DATA_DIR = typer.Option(
+    Path("./data"),
+    "--data-dir",
+    help="Data directory: canonical store and the applied feature store (spm features apply).",
+)
 STORE = typer.Option(
     "", "--store", envvar="SPM_STORE", help="PostgreSQL URL; overrides --data-dir."
-)
-SHARED = typer.Option(
-    None,
-    "--shared",
-    envvar="SPM_SHARED_DIR",
-    help="Shared folder (AdventureWorks territory assignments for attainment; "
-    "without it attainment trains on Maven CRM with derived quotas).",
 )
 TRACKING = typer.Option(
     None,
@@ -268,11 +249,10 @@ def _command(names: tuple[str, ...], doc: str) -> Callable[..., None]:
     def command(
         data_dir: Path = DATA_DIR,
         store_url: str = STORE,
-        shared: Path | None = SHARED,
         tracking_uri: str | None = TRACKING,
         as_json: bool = JSON,
     ) -> None:
-        _run(names, data_dir, store_url, shared, tracking_uri, as_json)
+        _run(names, data_dir, store_url, tracking_uri, as_json)
 
     command.__doc__ = doc
     return command

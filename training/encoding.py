@@ -34,6 +34,8 @@ class FeatureSpec:
     categorical: tuple[str, ...] = ()
     increasing: tuple[str, ...] = ()
     excluded: Mapping[str, str] = field(default_factory=dict)  # column -> why it is not used
+    # category texts that mean "not given" (compared case-insensitively), e.g. "Select"
+    missing_values: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = self.names
@@ -64,6 +66,7 @@ class FeatureSpec:
             categorical=(*self.categorical, *extra.get("categorical", ())),
             increasing=self.increasing,
             excluded={k: v for k, v in self.excluded.items() if k not in _flatten(extra)},
+            missing_values=self.missing_values,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class FeatureSpec:
             "categorical": list(self.categorical),
             "increasing": list(self.increasing),
             "excluded": dict(self.excluded),
+            "missing_values": list(self.missing_values),
         }
 
 
@@ -80,10 +84,13 @@ def _flatten(extra: Mapping[str, tuple[str, ...]]) -> set[str]:
     return {name for names in extra.values() for name in names}
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """Category values as stripped text; blanks are missing."""
+def _as_text(values: pd.Series, missing_values: Sequence[str] = ()) -> pd.Series:
+    """Category values as stripped text; blanks and `missing_values` are missing."""
     text = values.astype("string").str.strip()
-    return text.mask(text == "")
+    blank = text == ""
+    if missing_values:
+        blank |= text.str.lower().isin([v.lower() for v in missing_values])
+    return text.mask(blank)
 
 
 def _as_float(values: pd.Series, column: str) -> np.ndarray:
@@ -122,11 +129,13 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
         boolean: Sequence[str] = (),
         categorical: Sequence[str] = (),
         min_category_count: int = 10,
+        missing_values: Sequence[str] = (),
     ) -> None:
         self.numeric = numeric
         self.boolean = boolean
         self.categorical = categorical
         self.min_category_count = min_category_count
+        self.missing_values = missing_values
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -140,6 +149,7 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
             boolean=list(spec.boolean),
             categorical=list(spec.categorical),
             min_category_count=min_category_count,
+            missing_values=list(spec.missing_values),
         )
 
     def _uses_spec(self) -> bool:
@@ -163,7 +173,7 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
         frame = self._require_columns(X)
         self.categories_ = {}
         for column in self.categorical:
-            counts = _as_text(frame[column]).value_counts()
+            counts = _as_text(frame[column], self.missing_values).value_counts()
             kept = counts[counts >= self.min_category_count].index
             self.categories_[column] = sorted(str(v) for v in kept)
         self.medians_ = {}
@@ -181,7 +191,7 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
         if column in self.categorical:
             vocabulary = self.categories_[column]
             codes = {value: float(i) for i, value in enumerate(vocabulary)}
-            text = _as_text(frame[column])
+            text = _as_text(frame[column], self.missing_values)
             other = float(len(vocabulary))
             encoded = text.map(lambda v: codes.get(v, other) if isinstance(v, str) else np.nan)
             return encoded.astype("float64").to_numpy()
@@ -221,6 +231,7 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
             "boolean": list(self.boolean),
             "categorical": list(self.categorical),
             "min_category_count": self.min_category_count,
+            "missing_values": list(self.missing_values),
             "categories": self.categories_,
             "medians": self.medians_,
         }
@@ -232,6 +243,7 @@ class FrameEncoder(TransformerMixin, BaseEstimator):
             boolean=list(payload["boolean"]),
             categorical=list(payload["categorical"]),
             min_category_count=int(payload["min_category_count"]),
+            missing_values=list(payload.get("missing_values", [])),
         )
         encoder.categories_ = {k: list(v) for k, v in payload["categories"].items()}
         encoder.medians_ = {k: float(v) for k, v in payload["medians"].items()}

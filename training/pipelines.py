@@ -286,15 +286,31 @@ def build_pipeline(
 
 
 def save_pipeline(
-    pipeline: Pipeline, directory: Path, metadata: Mapping[str, Any] | None = None
+    pipeline: Pipeline,
+    directory: Path,
+    metadata: Mapping[str, Any] | None = None,
+    phrases: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the fitted pipeline as native model text + JSON; no pickle anywhere.
 
+    `phrases` (feature → `training.explain.BusinessPhrase`) are saved as
+    `phrases.json` for the features the model reads, so serving explains
+    scores in business language without importing `training`.
     Files are written to a sibling temporary directory and renamed into place,
     so a failure leaves nothing half-written.
     """
     encoder, model = _parts(pipeline)
+    used = set(encoder.feature_names_out_)
     files = {
+        "phrases.json": json.dumps(
+            {
+                name: {"high": p.high, "low": p.low, "label": p.label}
+                for name, p in (phrases or {}).items()
+                if name in used
+            },
+            indent=2,
+            sort_keys=True,
+        ),
         "encoder.json": json.dumps(encoder.to_dict(), indent=2, sort_keys=True),
         **model.to_files(),
         "manifest.json": json.dumps(

@@ -377,7 +377,10 @@ class ModelRegistry:
 
         assert result.test_features is not None
         pipeline_dir = save_pipeline(
-            result.pipeline, work / "pipeline", {"model": name, "dataset": result.dataset}
+            result.pipeline,
+            work / "pipeline",
+            {"model": name, "dataset": result.dataset},
+            phrases=result.phrases,
         )
         sample = _integers_as_floats(result.test_features.head(200))
         example = _json_safe(sample.head(INPUT_EXAMPLE_ROWS))

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from training.baselines import HistoricalWinRateClassifier, logistic_baseline
 from training.encoding import FeatureSpec
+from training.explain import BusinessPhrase
 from training.metrics import (
     BinaryMetrics,
     evaluate_binary,
@@ -37,6 +38,19 @@ log = logging.getLogger(__name__)
 
 TEST_FRACTION = 0.2
 SEED = 0
+
+
+def _phrases() -> dict[str, Mapping[str, BusinessPhrase]]:
+    from training.models import attainment
+
+    return {
+        lead_scoring.MODEL_NAME: lead_scoring.PHRASES,
+        deal_risk.MODEL_NAME: deal_risk.PHRASES,
+        attainment.MODEL_NAME: attainment.PHRASES,
+    }
+
+
+PHRASES = _phrases()
 
 
 @dataclass
@@ -61,6 +75,8 @@ class ModelResult:
     # same held-out rows and keep a training reference sample for drift checks.
     train_features: pd.DataFrame | None = None
     test_features: pd.DataFrame | None = None
+    # How each feature is said to a sales user (saved with the model as phrases.json).
+    phrases: Mapping[str, BusinessPhrase] = field(default_factory=dict)
 
     @property
     def beats_baseline(self) -> bool:
@@ -141,6 +157,7 @@ def fit_and_evaluate(
         seconds=time.perf_counter() - started,
         train_features=train,
         test_features=test,
+        phrases=PHRASES.get(name, {}),
     )
     log.info(
         "%s on %s: ROC-AUC %.3f (baseline %.3f), Brier %.4f (baseline %.4f)",
@@ -155,14 +172,15 @@ def fit_and_evaluate(
 
 
 def train_lead_scoring(
-    leads: pd.DataFrame, spec: FeatureSpec = lead_scoring.SPEC, seed: int = SEED
+    frame: pd.DataFrame, spec: FeatureSpec = lead_scoring.SPEC, seed: int = SEED
 ) -> ModelResult:
-    """Stratified 80/20 split (the data has no dates); baseline: logistic regression."""
-    known = lead_scoring.labelled(leads)
-    y = lead_scoring.labels(known)
-    features = lead_scoring.prepare_features(known, spec)
+    """Stratified 80/20 split (the data has no dates); baseline: logistic regression.
+
+    `frame`: the lead_scoring training set (feature-service columns + `converted`)."""
+    y = lead_scoring.labels(frame)
+    features = lead_scoring.prepare_features(frame, spec)
     train_rows, test_rows = train_test_split(
-        np.arange(len(known)), test_size=TEST_FRACTION, stratify=y, random_state=seed
+        np.arange(len(frame)), test_size=TEST_FRACTION, stratify=y, random_state=seed
     )
     result = fit_and_evaluate(
         name=lead_scoring.MODEL_NAME,
@@ -176,7 +194,7 @@ def train_lead_scoring(
         y_test=y[test_rows],
         baseline=logistic_baseline(spec),
         baseline_name="logistic regression (one-hot + standardised)",
-        slice_frame=_slice_frame(known.iloc[test_rows], lead_scoring.SLICE_COLUMNS),
+        slice_frame=_slice_frame(frame.iloc[test_rows], lead_scoring.SLICE_COLUMNS),
     )
     result.goals = {
         "roc_auc >= 0.92": result.metrics.roc_auc >= 0.92,
@@ -186,14 +204,16 @@ def train_lead_scoring(
 
 
 def train_deal_risk_ibm(
-    opportunities: pd.DataFrame, spec: FeatureSpec = deal_risk.IBM_SPEC, seed: int = SEED
+    frame: pd.DataFrame, spec: FeatureSpec = deal_risk.IBM_SPEC, seed: int = SEED
 ) -> ModelResult:
-    """Group split on the opportunity number so repeated numbers stay on one side."""
-    deals = deal_risk.closed(opportunities)
-    y = deal_risk.labels(deals)
-    features = deal_risk.ibm_features(deals, spec)
+    """Group split on the opportunity number so repeated numbers stay on one side.
+
+    `frame`: the IBM deal_risk training set (`won`, `split_group`, service columns)."""
+    y = deal_risk.won_labels(frame)
+    features = deal_risk.features_of(frame, spec)
+    groups = frame["split_group"] if "split_group" in frame.columns else frame["opportunity_id"]
     splitter = GroupShuffleSplit(n_splits=1, test_size=TEST_FRACTION, random_state=seed)
-    train_rows, test_rows = next(splitter.split(features, y, deal_risk.group_ids(deals)))
+    train_rows, test_rows = next(splitter.split(features, y, groups.astype(str)))
     result = fit_and_evaluate(
         name=deal_risk.MODEL_NAME,
         dataset="ibm_sales_win_loss",
@@ -206,7 +226,7 @@ def train_deal_risk_ibm(
         y_test=y[test_rows],
         baseline=HistoricalWinRateClassifier(levels=deal_risk.IBM_BASELINE_LEVELS),
         baseline_name="historical win rate by product group > product",
-        slice_frame=_slice_frame(deals.iloc[test_rows], deal_risk.IBM_SLICE_COLUMNS),
+        slice_frame=_slice_frame(frame.iloc[test_rows], deal_risk.IBM_SLICE_COLUMNS),
     )
     result.goals = {
         "roc_auc >= 0.82": result.metrics.roc_auc >= 0.82,
@@ -215,22 +235,19 @@ def train_deal_risk_ibm(
     return result
 
 
-def train_deal_risk_maven(
-    opportunities: pd.DataFrame,
-    reps: pd.DataFrame,
-    products: pd.DataFrame,
-    accounts: pd.DataFrame,
-) -> ModelResult:
-    """Time-aware: train on deals closed before the cut-off, test on later ones."""
-    deals = deal_risk.closed(opportunities)
-    y = deal_risk.labels(deals)
-    features = deal_risk.maven_features(deals, reps, products, accounts)
-    train_rows, test_rows = deal_risk.maven_time_split(deals)
+def train_deal_risk_maven(frame: pd.DataFrame) -> ModelResult:
+    """Time-aware: snapshots of deals closed before the cut-off train, later ones test.
+
+    `frame`: open-deal snapshots of closed Maven deals (`won`, `closed_at`, service columns)."""
+    y = deal_risk.won_labels(frame)
+    features = deal_risk.features_of(frame, deal_risk.MAVEN_SPEC)
+    train_rows, test_rows = deal_risk.time_split(frame, deal_risk.MAVEN_TEST_START)
     cutoff = deal_risk.MAVEN_TEST_START.date().isoformat()
     result = fit_and_evaluate(
         name=deal_risk.MODEL_NAME,
         dataset="maven_crm",
-        split=f"time: closed before {cutoff} → train, closed on/after → test",
+        split=f"time: deals closed before {cutoff} → train, closed on/after → test "
+        "(snapshots while open)",
         spec=deal_risk.MAVEN_SPEC,
         params=deal_risk.MAVEN_PARAMS,
         train=features.iloc[train_rows],
@@ -238,8 +255,8 @@ def train_deal_risk_maven(
         test=features.iloc[test_rows],
         y_test=y[test_rows],
         baseline=HistoricalWinRateClassifier(levels=deal_risk.MAVEN_BASELINE_LEVELS),
-        baseline_name="historical win rate by rep > product",
-        slice_frame=_slice_frame(features.iloc[test_rows], deal_risk.MAVEN_SLICE_COLUMNS),
+        baseline_name="historical win rate by stage > rep > product",
+        slice_frame=_slice_frame(frame.iloc[test_rows], deal_risk.MAVEN_SLICE_COLUMNS),
     )
     result.goals = {"beats baseline": result.beats_baseline}
     return result
@@ -274,17 +291,21 @@ def write_report(result: ModelResult, directory: Path) -> dict[str, Path]:
     return written
 
 
-def train_attainment(snapshots: pd.DataFrame, test_from: str, dataset: str) -> ModelResult:
-    """Train on snapshots of months before `test_from`, test on that month and later."""
+def train_attainment(frame: pd.DataFrame, test_from: str, dataset: str) -> ModelResult:
+    """Train on snapshots of months before `test_from`, test on that month and later.
+
+    `frame`: the attainment training set (`reached_quota`, `period`,
+    `checkpoint`, feature-service columns)."""
     from training.baselines import RunRateClassifier
     from training.models import attainment
 
-    train_rows, test_rows = attainment.split_by_period(snapshots, test_from)
+    train_rows, test_rows = attainment.split_by_period(frame, test_from)
     if train_rows.size == 0 or test_rows.size == 0:
         raise ValueError(f"attainment ({dataset}): split at {test_from} leaves an empty side")
-    y = snapshots[attainment.LABEL].astype(bool).to_numpy().astype(int)
-    test_slices = snapshots.iloc[test_rows].assign(
-        checkpoint=snapshots["elapsed_fraction"].iloc[test_rows].round(1).astype(str)
+    y = attainment.labels(frame)
+    features = frame.loc[:, list(attainment.SPEC.names)]
+    test_slices = frame.iloc[test_rows].assign(
+        checkpoint=frame["checkpoint"].iloc[test_rows].round(2).astype(str)
     )
     result = fit_and_evaluate(
         name=attainment.MODEL_NAME,
@@ -292,11 +313,11 @@ def train_attainment(snapshots: pd.DataFrame, test_from: str, dataset: str) -> M
         split=f"time: months before {test_from} → train, {test_from} and later → test",
         spec=attainment.SPEC,
         params=attainment.PARAMS,
-        train=snapshots.iloc[train_rows],
+        train=features.iloc[train_rows],
         y_train=y[train_rows],
-        test=snapshots.iloc[test_rows],
+        test=features.iloc[test_rows],
         y_test=y[test_rows],
-        baseline=RunRateClassifier(),
+        baseline=RunRateClassifier(attainment.ATTAINMENT_COLUMN, attainment.ELAPSED_COLUMN),
         baseline_name="run-rate extrapolation (logistic on log projection)",
         slice_frame=_slice_frame(test_slices, ("checkpoint",)),
     )
@@ -306,116 +327,48 @@ def train_attainment(snapshots: pd.DataFrame, test_from: str, dataset: str) -> M
     return result
 
 
-def maven_attainment_snapshots(
-    opportunities: pd.DataFrame, products: pd.DataFrame, test_from: str
-) -> pd.DataFrame:
-    """Maven CRM: credits are won deals (close value on the close date); quotas are
-    derived (`attainment.derived_quotas`); open pipeline is valued at list price and
-    weighted by the deal-risk baseline fitted on deals closed before `test_from`."""
-    from training.models import attainment
-
-    won = opportunities[opportunities["outcome"] == "won"]
-    credits = pd.DataFrame(
-        {
-            "rep_id": won["rep_id"],
-            "credit_date": pd.to_datetime(won["closed_at"], utc=True).dt.tz_localize(None),
-            "amount": won["amount"],
-        }
-    )
-    quotas = attainment.derived_quotas(credits)
-    deals = opportunities.merge(products[["product_id", "list_price"]], on="product_id", how="left")
-    closed_before = deal_risk.closed(deals)
-    closed_before = closed_before[
-        pd.to_datetime(closed_before["closed_at"], utc=True)
-        < pd.Period(test_from, freq="M").start_time.tz_localize("UTC")
-    ]
-    win_rate = HistoricalWinRateClassifier(levels=deal_risk.MAVEN_BASELINE_LEVELS)
-    win_rate.fit(closed_before, deal_risk.labels(closed_before))
-    pipeline = attainment.prepare_pipeline(
-        deals, deals["list_price"], win_rate.predict_proba(deals)[:, 1]
-    )
-    observed_until = pd.to_datetime(opportunities["closed_at"], utc=True).max()
-    return attainment.build_snapshots(credits, quotas, observed_until, pipeline=pipeline)
-
-
-SOURCES = {
-    "leads": "x_education",
-    "ibm": "ibm_win_loss",
-    "maven": "maven_crm",
-    "adventureworks": "adventureworks_pl300",
-}
+# Test periods of the time splits (the later months of each source).
 ADVENTUREWORKS_TEST_FROM = "2019-07"  # fiscal year 2020 (July 2019 - June 2020)
 MAVEN_ATTAINMENT_TEST_FROM = "2017-10"
 
-
-def _from_source(table: pd.DataFrame, source: str, name: str) -> pd.DataFrame:
-    """Real rows of one import (seeded synthetic rows never train a model)."""
-    if "source" not in table.columns:
-        raise ValueError(f"table {name}: missing column 'source'")
-    rows = table["source"] == source
-    if "is_synthetic" in table.columns:
-        rows &= ~table["is_synthetic"].fillna(False).astype(bool)
-    return table.loc[rows.to_numpy()].reset_index(drop=True)
+# Training-set keys (built by the caller through the feature services) → trainer.
+TRAINERS: dict[str, Any] = {
+    "lead_scoring": train_lead_scoring,
+    "deal_risk_ibm": train_deal_risk_ibm,
+    "deal_risk_maven": train_deal_risk_maven,
+    "attainment_adventureworks": lambda f: train_attainment(
+        f, ADVENTUREWORKS_TEST_FROM, "adventureworks"
+    ),
+    "attainment_maven": lambda f: train_attainment(
+        f, MAVEN_ATTAINMENT_TEST_FROM, "maven_crm (derived quotas)"
+    ),
+}
 
 
 def train_all(
-    tables: Mapping[str, pd.DataFrame],
-    rep_regions: pd.DataFrame | None = None,
-    progress: Any = None,
+    training_sets: Mapping[str, pd.DataFrame], progress: Any = None
 ) -> dict[str, ModelResult]:
-    """Every model on the shared datasets, from canonical tables.
-
-    `tables`: leads, opportunities, reps, products, accounts, transactions,
-    quotas. `rep_regions` (rep_id, region) maps AdventureWorks salespeople to
-    their territories; without it the AdventureWorks attainment model is skipped
-    (the canonical tables cannot hold a rep's several territories).
-    `progress(label)` is called before each step.
-    """
-    from training.models import attainment
+    """Every model whose training set is given (keys of `TRAINERS`), plus the
+    IBM ablation without prior client revenue. `progress(label)` is called
+    before each step."""
 
     def step(label: str) -> None:
         log.info("training: %s", label)
         if progress is not None:
             progress(label)
 
+    unknown = sorted(set(training_sets) - set(TRAINERS))
+    if unknown:
+        raise ValueError(f"unknown training set(s) {unknown}; expected {sorted(TRAINERS)}")
     results: dict[str, ModelResult] = {}
-    step("lead_scoring (x_education)")
-    leads = _from_source(tables["leads"], SOURCES["leads"], "leads")
-    results["lead_scoring"] = train_lead_scoring(leads)
-    step("lead_scoring ablation: with last activity")
-    results["lead_scoring_with_activity"] = train_lead_scoring(
-        leads, lead_scoring.WITH_ACTIVITY_SPEC
-    )
-    step("deal_risk (ibm)")
-    ibm = _from_source(tables["opportunities"], SOURCES["ibm"], "opportunities")
-    results["deal_risk_ibm"] = train_deal_risk_ibm(ibm)
-    step("deal_risk ablation: ibm without prior client revenue")
-    results["deal_risk_ibm_safe_only"] = train_deal_risk_ibm(ibm, deal_risk.IBM_SAFE_ONLY_SPEC)
-    step("deal_risk (maven)")
-    maven = {
-        name: _from_source(tables[name], SOURCES["maven"], name)
-        for name in ("opportunities", "reps", "products", "accounts")
-    }
-    results["deal_risk_maven"] = train_deal_risk_maven(
-        maven["opportunities"], maven["reps"], maven["products"], maven["accounts"]
-    )
-    if rep_regions is not None:
-        step("attainment (adventureworks)")
-        transactions = _from_source(
-            tables["transactions"], SOURCES["adventureworks"], "transactions"
-        )
-        quotas = _from_source(tables["quotas"], SOURCES["adventureworks"], "quotas")
-        credits = attainment.territory_credits(transactions, rep_regions)
-        observed_until = pd.to_datetime(transactions["credit_date"]).max()
-        snapshots = attainment.build_snapshots(credits, quotas, observed_until)
-        results["attainment_adventureworks"] = train_attainment(
-            snapshots, ADVENTUREWORKS_TEST_FROM, "adventureworks"
-        )
-    step("attainment (maven, derived quotas)")
-    snapshots = maven_attainment_snapshots(
-        maven["opportunities"], maven["products"], MAVEN_ATTAINMENT_TEST_FROM
-    )
-    results["attainment_maven"] = train_attainment(
-        snapshots, MAVEN_ATTAINMENT_TEST_FROM, "maven_crm (derived quotas)"
-    )
+    for key, trainer in TRAINERS.items():
+        if key not in training_sets:
+            continue
+        step(key)
+        results[key] = trainer(training_sets[key])
+        if key == "deal_risk_ibm":
+            step("deal_risk ablation: ibm without prior client revenue")
+            results["deal_risk_ibm_safe_only"] = train_deal_risk_ibm(
+                training_sets[key], deal_risk.IBM_SAFE_ONLY_SPEC
+            )
     return results

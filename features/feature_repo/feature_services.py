@@ -20,6 +20,7 @@ from features.feature_tables import (
     LEAD_ATTR_FEATURES,
     OPEN_STAGES,
     OPPORTUNITY_ATTR_FEATURES,
+    QUOTA_CONTEXT_COLUMNS,
     WINDOWS_DAYS,
 )
 
@@ -76,36 +77,42 @@ deal_risk_v1 = FeatureService(
     tags={"model": "deal_risk", "version": "1"},
 )
 
+_ATTAINMENT_V1_FEATURES = [
+    *[
+        f"{measure}_{w}d{suffix}"
+        for w in WINDOWS_DAYS
+        for measure, suffix in (
+            ("deals_won", ""),
+            ("deals_lost", ""),
+            ("win_rate", ""),
+            ("revenue_closed", "_minor"),
+            ("avg_deal_size", "_minor"),
+            ("cycle_time", "_days"),
+        )
+    ],
+    *[f"pipeline_{stage}_count" for stage in OPEN_STAGES],
+    "pipeline_open_count",
+    "revenue_mtd_minor",
+    "quota_month_minor",
+    "attainment_mtd",
+    "month_elapsed_fraction",
+    "previous_month_attainment",
+    "trailing_3m_attainment",
+    "trailing_3m_hit_rate",
+]
+
 attainment_v1 = FeatureService(
     name="attainment_v1",
-    features=[
-        rep_daily_stats[
-            [
-                *[
-                    f"{measure}_{w}d{suffix}"
-                    for w in WINDOWS_DAYS
-                    for measure, suffix in (
-                        ("deals_won", ""),
-                        ("deals_lost", ""),
-                        ("win_rate", ""),
-                        ("revenue_closed", "_minor"),
-                        ("avg_deal_size", "_minor"),
-                        ("cycle_time", "_days"),
-                    )
-                ],
-                *[f"pipeline_{stage}_count" for stage in OPEN_STAGES],
-                "pipeline_open_count",
-                "revenue_mtd_minor",
-                "quota_month_minor",
-                "attainment_mtd",
-                "month_elapsed_fraction",
-                "previous_month_attainment",
-                "trailing_3m_attainment",
-                "trailing_3m_hit_rate",
-            ]
-        ],
-    ],
+    features=[rep_daily_stats[_ATTAINMENT_V1_FEATURES]],
     description="Quota attainment model: a rep's trailing performance, open pipeline and "
     "month-to-date progress against the monthly revenue quota.",
     tags={"model": "attainment", "version": "1"},
+)
+
+attainment_v2 = FeatureService(
+    name="attainment_v2",
+    features=[rep_daily_stats[[*_ATTAINMENT_V1_FEATURES, *QUOTA_CONTEXT_COLUMNS]]],
+    description="attainment_v1 plus pace and quota context: run-rate projection, quota "
+    "change from last month, quota against recent sales, month of the quarter.",
+    tags={"model": "attainment", "version": "2"},
 )

@@ -6,7 +6,8 @@ a directory holding
 - `manifest.json`: `{"format_version": 1, "lightgbm_version": ..., "metadata": {...}}`
 - `encoder.json`: the feature encoder, `numeric`, `boolean`, `categorical` column
   lists, `categories` (vocabulary per categorical column, code = index, unknown
-  or rare = len(vocabulary)), `medians` (per numeric/boolean column)
+  or rare = len(vocabulary)), `medians` (per numeric/boolean column), optional
+  `missing_values` (category texts meaning "not given", compared case-insensitively)
 - `model.txt`: LightGBM's native model text (input columns in encoder order)
 - `calibrator.json`: `{"calibrator": {"method": "isotonic"|"sigmoid"|"none", ...}}`
 - optional `phrases.json`: `{feature: {"high": ..., "low": ..., "label": ...}}`
@@ -126,6 +127,8 @@ class NativePipeline:
             c: {v: float(i) for i, v in enumerate(vs)} for c, vs in self.categories.items()
         }
         self.medians: dict[str, float] = {k: float(v) for k, v in encoder["medians"].items()}
+        # category values the source uses for "not answered" (e.g. a form's "Select")
+        self.missing_values = frozenset(str(v).lower() for v in encoder.get("missing_values", []))
         self.columns: tuple[str, ...] = (*self.numeric, *self.boolean, *self.categorical)
         self.booster = lgb.Booster(model_file=str(directory / "model.txt"))
         if self.booster.num_feature() != len(self.columns):
@@ -147,7 +150,7 @@ class NativePipeline:
         if _missing(value):
             return float("nan")
         text = str(value).strip()
-        if not text:
+        if not text or text.lower() in self.missing_values:
             return float("nan")
         return self._codes[column].get(text, float(len(self.categories[column])))
 

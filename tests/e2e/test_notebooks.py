@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from features import feature_store
 from features.ingest.importer import run_imports, shared_jobs
 from features.ingest.storage import open_store
 from training.registry import CHAMPION, ModelRegistry
@@ -23,6 +24,9 @@ def leads_store(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     data_dir = tmp_path_factory.mktemp("nb") / "data"
     jobs = [j for j in shared_jobs(shared_dir) if j.mapping_path.name == "x_education_leads.yaml"]
     run_imports(open_store(data_dir), jobs)
+    # the retrain notebook builds its training set through the feature service
+    feature_store.build_feature_tables(open_store(data_dir), data_dir)
+    feature_store.apply(data_dir)
     return data_dir
 
 

@@ -1,6 +1,7 @@
-"""Quality floors of the trained models on the real shared data, read through the
-canonical store (imported here with the shipped mappings): each model against
-its baseline on held-out data, the documented goals, and directional behaviour.
+"""Quality floors of the trained models on the real shared data, with training
+sets built through the feature services (point-in-time joins) over the shared
+import: each model against its baseline on held-out data, the documented
+goals, and directional behaviour.
 
 The floors are the figures measured in docs/models.md minus a small margin, so a
 regression fails; where a goal is NOT met (lead-scoring ROC-AUC, attainment Brier
@@ -9,52 +10,36 @@ ratio, everything on Maven) the test pins the honest outcome instead.
 
 from __future__ import annotations
 
-import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.ingest.storage import open_store
+from spm_cli.train_registry import load_tables, training_sets
 from training import workflows
 from training.explain import explain_predictions
 from training.models import attainment, deal_risk, lead_scoring
 from training.pipelines import load_pipeline, save_pipeline
 
-TABLES = ("leads", "opportunities", "reps", "products", "accounts", "transactions", "quotas")
-AW_ASSIGNMENTS = "data/adventureworks_sales_targets/pl300_dw2020/SalespersonRegion.csv"
+
+@pytest.fixture(scope="module")
+def sets(shared_feature_dir: Path) -> dict[str, pd.DataFrame]:
+    return training_sets(None, load_tables(shared_feature_dir), shared_feature_dir)
 
 
 @pytest.fixture(scope="module")
-def canonical(shared_import_dir: Path) -> dict[str, pd.DataFrame]:
-    """The canonical tables; SPM_MODEL_TEST_STORE may point at an already imported store."""
-    existing = os.environ.get("SPM_MODEL_TEST_STORE")
-    store = open_store(Path(existing) if existing else shared_import_dir)
-    return {name: store.read_table(name) for name in (*TABLES, "org_units")}
+def results(sets: dict[str, pd.DataFrame]) -> dict[str, workflows.ModelResult]:
+    return workflows.train_all(sets)
 
 
-@pytest.fixture(scope="module")
-def rep_regions(shared_dir: Path, canonical: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    # The canonical reps table cannot hold a salesperson's several territories,
-    # so the assignment file is read here (see the AdventureWorks mapping notes).
-    with (shared_dir / AW_ASSIGNMENTS).open(encoding="utf-8") as handle:
-        pairs = pd.DataFrame(
-            [{"rep_id": f"aw-{r['EmployeeKey']}", "territory_key": r["SalesTerritoryKey"]}
-             for r in csv.DictReader(handle)]
-        )  # fmt: skip
-    org_units = canonical["org_units"]
-    return attainment.rep_regions_from_territory_keys(
-        pairs, org_units[org_units["source"] == "adventureworks_pl300"]
-    )
-
-
-@pytest.fixture(scope="module")
-def results(
-    canonical: dict[str, pd.DataFrame], rep_regions: pd.DataFrame
-) -> dict[str, workflows.ModelResult]:
-    return workflows.train_all(canonical, rep_regions)
+def test_every_training_set_comes_from_its_feature_service(
+    sets: dict[str, pd.DataFrame],
+) -> None:
+    assert set(sets) == set(workflows.TRAINERS)
+    for key, frame in sets.items():
+        assert "event_timestamp" in frame.columns, key
+        assert len(frame) > 500, key
 
 
 def test_lead_scoring_beats_logistic_regression_and_is_calibrated(
@@ -69,12 +54,6 @@ def test_lead_scoring_beats_logistic_regression_and_is_calibrated(
     assert not result.goals["roc_auc >= 0.92"]
     assert not set(lead_scoring.LEAKING_COLUMNS) & set(result.spec.names)
     assert "google" in "".join(result.slices["lead_source"].index)
-
-
-def test_last_activity_ablation_is_measured(results: dict[str, workflows.ModelResult]) -> None:
-    without = results["lead_scoring"].metrics.roc_auc
-    with_activity = results["lead_scoring_with_activity"].metrics.roc_auc
-    assert with_activity > without + 0.02  # the suspect columns carry a lot of signal
 
 
 def test_deal_risk_ibm_meets_its_goals_on_held_out_opportunities(
@@ -112,22 +91,20 @@ def test_more_attainment_to_date_never_lowers_the_probability(
 ) -> None:
     pipeline = results["attainment_adventureworks"].pipeline
     rows = pd.DataFrame({name: [np.nan] for name in attainment.SPEC.names}).assign(
-        elapsed_fraction=0.5, month_of_quarter=2.0, previous_attainment=1.0
+        month_elapsed_fraction=0.5, month_of_quarter=2.0, previous_month_attainment=1.0
     )
     grid = pd.concat([rows] * 41, ignore_index=True)
-    grid["attainment_to_date"] = np.linspace(0, 2, 41)
-    grid["run_rate_projection"] = grid["attainment_to_date"] / 0.5
+    grid["attainment_mtd"] = np.linspace(0, 2, 41)
+    grid["run_rate_projection"] = grid["attainment_mtd"] / 0.5
     p = pipeline.predict_proba(grid)[:, 1]
     assert (np.diff(p) >= -1e-12).all()
     assert p[-1] > p[0]
 
 
 def test_lead_explanations_speak_business_language(
-    results: dict[str, workflows.ModelResult], canonical: dict[str, pd.DataFrame]
+    results: dict[str, workflows.ModelResult], sets: dict[str, pd.DataFrame]
 ) -> None:
-    leads = canonical["leads"]
-    leads = leads[leads["source"] == "x_education"]
-    frame = lead_scoring.prepare_features(leads)
+    frame = lead_scoring.prepare_features(sets["lead_scoring"])
     busiest = frame.loc[[frame["time_on_site_seconds"].idxmax()]]
     (explanation,) = explain_predictions(
         results["lead_scoring"].pipeline, busiest, lead_scoring.PHRASES

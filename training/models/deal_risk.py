@@ -1,22 +1,25 @@
 """`deal_risk`: probability that an open opportunity is won, from what is known
 while it is open.
 
-Two training sources, both canonical `opportunities` tables:
+Training sets come from the `deal_risk_v1` feature service
+(`features.training_sets`), so every column name here is a service column:
 
-IBM sales win-loss (`IBM_SPEC`): every row is a closed deal captured at close
-(see its SOURCE.md). Used: product (Supplies Subgroup → `product_id`), supplies
-group, region, route to market, client size by revenue and by employees,
-amount (the rep's estimate), competitor type, and the flagged
+IBM sales win-loss (`IBM_SPEC`): every row is a closed deal captured at close,
+undated (see its SOURCE.md); one snapshot per deal, its final stage hidden.
+Used: product (Supplies Subgroup → `product_id`), supplies group, region,
+route to market, client size by revenue and by employees, `amount_minor`
+(the rep's estimate), competitor type, and the flagged
 `attr_revenue_from_client_past_two_years` (prior relationship; kept after
 ablation, see docs/models.md). Excluded: the duration, ratio, stage-change
 count and elapsed-days columns (they describe the deal's whole life up to
-its outcome) and `attr_deal_size_category` (a binning of `amount`). Repeated
-opportunity numbers are kept in one split (`group_ids`).
+its outcome) and `attr_deal_size_category` (a binning of the amount).
+Repeated opportunity numbers are kept in one split (`split_group`).
 
-Maven CRM (`MAVEN_SPEC`): rep, team, region, product and series, list price,
-account sector / size / revenue, the month the deal was engaged. Never
-`closed_at` or `amount` (close value exists only for closed deals, lost = 0).
-Split by close date (train before `MAVEN_TEST_START`, test after).
+Maven CRM (`MAVEN_SPEC`): closed deals seen as they were while open, at
+fixed ages after creation (`DEAL_SNAPSHOT_AGES_DAYS`): rep, team, region,
+product and series, list price, account sector / size / revenue, stage,
+age and days in stage. Never the close value (lost = 0). Split by close
+date (train before `MAVEN_TEST_START`, test after).
 
 Baseline: historical win rate of the deal's group (`HistoricalWinRateClassifier`)
 by the stage / rep / product columns the source has.
@@ -33,6 +36,7 @@ from training.encoding import FeatureSpec
 from training.explain import BusinessPhrase
 
 MODEL_NAME = "deal_risk"
+LABEL = "won"
 CLOSED_OUTCOMES = ("won", "lost")
 
 IBM_LEAKING: dict[str, str] = {
@@ -44,12 +48,14 @@ IBM_LEAKING: dict[str, str] = {
     "attr_sales_stage_change_count": "lifetime count including the closing change",
     "attr_elapsed_days_in_sales_stage": "days in the final stage, inconsistent reference point",
     "attr_deal_size_category": "binning of amount (redundant)",
+    "stage_index": "the undated snapshot hides the final stage; nothing to learn",
+    "stage_change_count": "lifetime count up to the outcome",
     "stage": "the final stage (won/lost) is the outcome",
 }
 
 IBM_SPEC = FeatureSpec(
     numeric=(
-        "amount",
+        "amount_minor",
         "attr_client_size_by_revenue",
         "attr_client_size_by_employee_count",
         "attr_revenue_from_client_past_two_years",
@@ -82,23 +88,29 @@ IBM_PARAMS: dict[str, Any] = {
 }
 
 MAVEN_SPEC = FeatureSpec(
-    numeric=("list_price", "account_employees", "account_revenue", "engaged_month"),
-    boolean=("has_account",),
+    numeric=(
+        "product_list_price_minor",
+        "account_employees",
+        "account_annual_revenue_minor",
+        "age_days",
+        "days_since_stage_change",
+        "stage_index",
+    ),
     categorical=(
         "rep_id",
         "team_id",
         "region_id",
         "product_id",
-        "product_series",
+        "product_category",
         "account_sector",
     ),
     excluded={
-        "amount": "close value: exists only for closed deals (lost = 0)",
-        "closed_at": "only known at close",
-        "stage": "closed deals' stage is the outcome",
+        "amount_minor": "close value: exists only once the deal is closed (lost = 0)",
+        "stage": "closed deals' stage is the outcome (stage_index of open snapshots is used)",
+        "stage_change_count": "Maven records no stage history: 0 or 1 with the close",
     },
 )
-MAVEN_BASELINE_LEVELS = ("rep_id", "product_id")
+MAVEN_BASELINE_LEVELS = ("stage_index", "rep_id", "product_id")
 MAVEN_SLICE_COLUMNS = ("region_id", "product_id")
 MAVEN_TEST_START = pd.Timestamp("2017-10-01", tz="UTC")
 MAVEN_PARAMS: dict[str, Any] = {
@@ -110,7 +122,7 @@ MAVEN_PARAMS: dict[str, Any] = {
 }
 
 PHRASES: dict[str, BusinessPhrase] = {
-    "amount": BusinessPhrase("Large deal", "Small deal"),
+    "amount_minor": BusinessPhrase("Large deal", "Small deal"),
     "attr_client_size_by_revenue": BusinessPhrase(
         "Large client (revenue)", "Small client (revenue)"
     ),
@@ -125,15 +137,18 @@ PHRASES: dict[str, BusinessPhrase] = {
     "attr_region": BusinessPhrase(label="Region"),
     "attr_route_to_market": BusinessPhrase(label="Route to market"),
     "attr_competitor_type": BusinessPhrase(label="Competitor"),
-    "list_price": BusinessPhrase("High-priced product", "Low-priced product"),
+    "product_list_price_minor": BusinessPhrase("High-priced product", "Low-priced product"),
     "account_employees": BusinessPhrase("Large account", "Small account"),
-    "account_revenue": BusinessPhrase("High-revenue account", "Low-revenue account"),
-    "engaged_month": BusinessPhrase("Engaged late in the year", "Engaged early in the year"),
-    "has_account": BusinessPhrase("Account identified", "No account identified yet"),
+    "account_annual_revenue_minor": BusinessPhrase("High-revenue account", "Low-revenue account"),
+    "age_days": BusinessPhrase("Deal has been open a long time", "Deal opened recently"),
+    "days_since_stage_change": BusinessPhrase(
+        "Stuck in its stage for a while", "Moved stage recently"
+    ),
+    "stage_index": BusinessPhrase("Advanced stage", "Early stage"),
     "rep_id": BusinessPhrase(label="Owner"),
     "team_id": BusinessPhrase(label="Team"),
     "region_id": BusinessPhrase(label="Region"),
-    "product_series": BusinessPhrase(label="Product series"),
+    "product_category": BusinessPhrase(label="Product series"),
     "account_sector": BusinessPhrase(label="Sector"),
 }
 
@@ -157,85 +172,30 @@ def labels(opportunities: pd.DataFrame) -> np.ndarray:
     return (outcome == "won").to_numpy().astype(int)
 
 
-def group_ids(opportunities: pd.DataFrame) -> pd.Series:
-    """The id that must not straddle train and test: the source's opportunity
-    number when the importer kept it apart from a de-duplicated id."""
-    for column in ("attr_opportunity_number", "opportunity_id"):
-        if column in opportunities.columns:
-            return opportunities[column].astype("string")
-    raise ValueError("table opportunities: missing column 'opportunity_id'")
+def won_labels(frame: pd.DataFrame) -> np.ndarray:
+    """The `won` label (0/1) of a deal_risk training set."""
+    if LABEL not in frame.columns:
+        raise ValueError(f"deal_risk training set: missing label column {LABEL!r}")
+    values = pd.to_numeric(frame[LABEL], errors="coerce")
+    if values.isna().any() or not values.isin((0, 1)).all():
+        row = frame.index[(values.isna() | ~values.isin((0, 1))).to_numpy()][0]
+        raise ValueError(f"deal_risk training set row {row}: {LABEL!r} must be 0 or 1")
+    return values.to_numpy().astype(int)
 
 
-def _require(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def features_of(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The spec's columns of a training set (feature-service names)."""
+    missing = [c for c in spec.names if c not in frame.columns]
     if missing:
-        raise ValueError(f"table {table}: missing columns {missing}")
+        raise ValueError(f"deal_risk training set: missing feature columns {missing}")
+    return frame.loc[:, list(spec.names)].copy()
 
 
-def ibm_features(opportunities: pd.DataFrame, spec: FeatureSpec = IBM_SPEC) -> pd.DataFrame:
-    _require(opportunities, "opportunities", spec.names)
-    frame = opportunities.loc[:, list(spec.names)].copy()
-    frame["amount"] = pd.to_numeric(frame["amount"].astype("object"), errors="coerce")
-    return frame
-
-
-def maven_features(
-    opportunities: pd.DataFrame,
-    reps: pd.DataFrame,
-    products: pd.DataFrame,
-    accounts: pd.DataFrame,
-) -> pd.DataFrame:
-    """Static deal facts joined from reps, products and accounts (row order kept)."""
-    _require(opportunities, "opportunities", ("rep_id", "product_id", "account_id", "engaged_at"))
-    _require(reps, "reps", ("rep_id", "team_id", "region_id"))
-    _require(products, "products", ("product_id", "category", "list_price"))
-    _require(accounts, "accounts", ("account_id", "sector"))
-    frame = opportunities.loc[:, ["rep_id", "product_id", "account_id", "engaged_at"]]
-    frame = frame.merge(reps[["rep_id", "team_id", "region_id"]], on="rep_id", how="left")
-    product_facts = products[["product_id", "category", "list_price"]].rename(
-        columns={"category": "product_series"}
-    )
-    frame = frame.merge(product_facts, on="product_id", how="left")
-    account_facts = pd.DataFrame(
-        {
-            "account_id": accounts["account_id"],
-            "account_sector": accounts["sector"],
-            "account_employees": accounts.get("employees"),
-            "account_revenue": accounts.get("annual_revenue"),
-        }
-    )
-    frame = frame.merge(account_facts, on="account_id", how="left")
-    frame.index = opportunities.index
-    engaged = pd.to_datetime(frame["engaged_at"], utc=True)
-    return pd.DataFrame(
-        {
-            "list_price": _to_float(frame["list_price"]),
-            "account_employees": _to_float(frame["account_employees"]),
-            "account_revenue": _to_float(frame["account_revenue"]),
-            "engaged_month": engaged.dt.month.astype("Float64"),
-            "has_account": frame["account_id"].notna(),
-            "rep_id": frame["rep_id"],
-            "team_id": frame["team_id"],
-            "region_id": frame["region_id"],
-            "product_id": frame["product_id"],
-            "product_series": frame["product_series"],
-            "account_sector": frame["account_sector"],
-        },
-        index=opportunities.index,
-    )
-
-
-def _to_float(values: pd.Series | None) -> pd.Series:
-    if values is None:
-        return pd.Series(dtype="float64")
-    return pd.to_numeric(values.astype("object"), errors="coerce").astype("float64")
-
-
-def maven_time_split(opportunities: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Closed deals: train rows closed before MAVEN_TEST_START, test rows after."""
-    closed_at = pd.to_datetime(opportunities["closed_at"], utc=True)
+def time_split(frame: pd.DataFrame, test_start: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Snapshots of deals closed before `test_start` train; the rest test."""
+    closed_at = pd.to_datetime(frame["closed_at"], utc=True)
     if closed_at.isna().any():
-        row = opportunities.index[closed_at.isna().to_numpy()][0]
-        raise ValueError(f"table opportunities row {row}: closed deal without closed_at")
-    is_test = (closed_at >= MAVEN_TEST_START).to_numpy()
+        row = frame.index[closed_at.isna().to_numpy()][0]
+        raise ValueError(f"deal_risk training set row {row}: closed deal without closed_at")
+    is_test = (closed_at >= test_start).to_numpy()
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)

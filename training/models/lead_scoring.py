@@ -1,8 +1,9 @@
 """`lead_scoring`: probability that an inbound lead converts (X Education leads).
 
-Input: the canonical `leads` table (X Education's extra answers arrive as
-`attr_<snake_case_name>` columns). Only what the lead told us or did on the
-website before a sales conversation is used.
+Input: the `lead_scoring_v1` feature service (X Education's extra answers are
+its `attr_<snake_case_name>` columns), joined point-in-time onto labelled
+leads by `features.training_sets.lead_entities`. Only what the lead told us or
+did on the website before a sales conversation is used.
 
 Excluded, because a salesperson fills them in after talking to the lead, so
 they encode the outcome (see the dataset's SOURCE.md): `attr_tags` (status
@@ -10,12 +11,10 @@ notes such as "Closed by Horizzon", 99 % converted), `attr_lead_quality`
 (the rep's judgement), `attr_lead_profile`, the four `attr_asymmetrique_*`
 indices and scores (assigned by staff).
 
-`last_activity` / `attr_last_notable_activity` are excluded from the default
-feature list: the export does not say when the activity happened, and
+`last_activity` / `attr_last_notable_activity` are excluded and not served by
+the feature service: the export does not say when the activity happened, and
 values such as "SMS Sent", "Had a Phone Conversation" or "Converted to Lead"
-are sales actions, i.e. post-contact. `WITH_ACTIVITY_SPEC` adds them for
-the measured ablation (docs/models.md); use it only where the activity is
-timestamped before the score is made.
+are sales actions, i.e. post-contact (measured ablation: docs/models.md).
 """
 
 from __future__ import annotations
@@ -70,10 +69,8 @@ SPEC = FeatureSpec(
         "attr_what_matters_most_to_you_in_choosing_a_course",
     ),
     excluded=LEAKING_COLUMNS,
+    missing_values=PLACEHOLDERS,
 )
-
-ACTIVITY_COLUMNS = ("last_activity", "attr_last_notable_activity")
-WITH_ACTIVITY_SPEC = SPEC.with_features(categorical=ACTIVITY_COLUMNS)
 
 # Chosen by 4-fold cross-validation on the training split only (docs/models.md).
 PARAMS: dict[str, Any] = {
@@ -123,28 +120,21 @@ PHRASES: dict[str, BusinessPhrase] = {
 }
 
 
-def prepare_features(leads: pd.DataFrame, spec: FeatureSpec = SPEC) -> pd.DataFrame:
-    """The spec's columns from a `leads` table, with form placeholders as missing."""
-    missing = [c for c in spec.names if c not in leads.columns]
+def prepare_features(frame: pd.DataFrame, spec: FeatureSpec = SPEC) -> pd.DataFrame:
+    """The spec's columns of a lead_scoring training set (the encoder treats the
+    form's placeholders as missing, in training and in serving alike)."""
+    missing = [c for c in spec.names if c not in frame.columns]
     if missing:
-        raise ValueError(f"table leads: missing feature columns {missing}")
-    frame = leads.loc[:, list(spec.names)].copy()
-    for column in spec.categorical:
-        text = frame[column].astype("string").str.strip()
-        frame[column] = text.mask(text.str.lower().isin(PLACEHOLDERS) | (text == ""))
-    return frame
+        raise ValueError(f"lead_scoring training set: missing feature columns {missing}")
+    return frame.loc[:, list(spec.names)].copy()
 
 
-def labelled(leads: pd.DataFrame) -> pd.DataFrame:
-    """Leads with a known outcome (open leads have an empty `converted`)."""
-    if LABEL not in leads.columns:
-        raise ValueError(f"table leads: missing label column {LABEL!r}")
-    return leads.loc[leads[LABEL].notna()].reset_index(drop=True)
-
-
-def labels(leads: pd.DataFrame) -> np.ndarray:
-    values = leads[LABEL]
+def labels(frame: pd.DataFrame) -> np.ndarray:
+    """The `converted` label (0/1); an empty value (open lead) is an error."""
+    if LABEL not in frame.columns:
+        raise ValueError(f"lead_scoring training set: missing label column {LABEL!r}")
+    values = frame[LABEL]
     if values.isna().any():
         row = values.index[values.isna().to_numpy()][0]
-        raise ValueError(f"table leads row {row}: column {LABEL!r} is empty (open lead)")
+        raise ValueError(f"lead_scoring training set row {row}: {LABEL!r} is empty (open lead)")
     return values.astype(bool).to_numpy().astype(int)
