@@ -23,7 +23,7 @@ from serving.bootstrap import Runtime
 from serving.calculators import engine_errors
 from serving.errors import InvalidRequestError, NotFoundError
 from serving.ports import ComponentUnavailableError, ServedModel
-from serving.schemas import EntityScore, ScoreFactor, ScoreReport
+from serving.schemas import ScoreReport
 from serving.security import Principal, authorize_reps
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,14 @@ def _feature_rows(
         raise InvalidRequestError(f"records: {type(exc).__name__}: {exc}") from exc
 
 
+def _factor(factor: Any) -> dict[str, Any]:
+    return {
+        "feature": factor.feature,
+        "phrase": factor.phrase,
+        "contribution": round(factor.contribution, 6),
+    }
+
+
 def score(
     runtime: Runtime,
     principal: Principal,
@@ -115,36 +123,30 @@ def score(
             explained = pipeline.explain(frame)
         except ValueError as exc:  # a record value the encoder cannot read
             raise InvalidRequestError(f"records: {exc}") from exc
+    # Plain dicts validated once by pydantic's core below: building one model
+    # object per row and factor in Python costs ~0.1 ms a row.
     scores = []
     for row, (probability, positive, negative) in zip(rows, explained, strict=True):
         points = score_of(probability)
         scores.append(
-            EntityScore(
-                id=str(row[target.key]),
-                probability=round(probability, 6),
-                score=points,
-                tier=tier_of(points),
-                positive_factors=[
-                    ScoreFactor(
-                        feature=f.feature, phrase=f.phrase, contribution=round(f.contribution, 6)
-                    )
-                    for f in positive
-                ],
-                negative_factors=[
-                    ScoreFactor(
-                        feature=f.feature, phrase=f.phrase, contribution=round(f.contribution, 6)
-                    )
-                    for f in negative
-                ],
-            )
+            {
+                "id": str(row[target.key]),
+                "probability": round(probability, 6),
+                "score": points,
+                "tier": tier_of(points),
+                "positive_factors": [_factor(f) for f in positive],
+                "negative_factors": [_factor(f) for f in negative],
+            }
         )
-    return ScoreReport(
-        model=model.name,
-        model_version=model.version,
-        model_source=model.source,
-        feature_service=model.feature_service,
-        mode="id" if ids else "record",
-        scores=scores,
+    return ScoreReport.model_validate(
+        {
+            "model": model.name,
+            "model_version": model.version,
+            "model_source": model.source,
+            "feature_service": model.feature_service,
+            "mode": "id" if ids else "record",
+            "scores": scores,
+        }
     )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from serving.ports import ComponentUnavailableError
@@ -160,10 +161,10 @@ def apply_on_demand(plan: ServicePlan, rows: list[dict[str, Any]], now: dt.datet
                 frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
         frame[REQUEST_TIME] = pd.to_datetime(frame[REQUEST_TIME], utc=True)
         result = step.transformation.transform(frame)
-        for index, row in enumerate(rows):
-            for output in step.outputs:
-                value = result[output].iloc[index]
-                row[output] = None if pd.isna(value) else float(value)
+        for output in step.outputs:
+            values = result[output].to_numpy(dtype="float64", na_value=np.nan)
+            for row, value in zip(rows, values.tolist(), strict=True):
+                row[output] = None if value != value else value  # NaN -> None
 
 
 class SqliteOnlineFeatures:
