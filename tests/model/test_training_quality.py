@@ -47,7 +47,7 @@ def test_lead_scoring_beats_logistic_regression_and_is_calibrated(
 ) -> None:
     result = results["lead_scoring"]
     assert result.promotable
-    assert result.metrics.roc_auc >= 0.86
+    assert result.metrics.roc_auc >= 0.865
     assert result.metrics.ece <= 0.03
     assert result.metrics.top_decile_lift >= 2.2
     # Honest: without post-contact columns the 0.92 goal is out of reach (docs/models.md).
@@ -97,6 +97,17 @@ def test_more_attainment_to_date_never_lowers_the_probability(
     grid["attainment_mtd"] = np.linspace(0, 2, 41)
     grid["run_rate_projection"] = grid["attainment_mtd"] / 0.5
     p = pipeline.predict_proba(grid)[:, 1]
+    assert (np.diff(p) >= -1e-12).all()
+    assert p[-1] > p[0]
+
+
+def test_more_time_on_site_never_lowers_the_lead_score(
+    results: dict[str, workflows.ModelResult], sets: dict[str, pd.DataFrame]
+) -> None:
+    lead = lead_scoring.prepare_features(sets["lead_scoring"]).iloc[[0]]
+    grid = pd.concat([lead] * 30, ignore_index=True)
+    grid["time_on_site_seconds"] = np.linspace(0, 2500, 30)
+    p = results["lead_scoring"].pipeline.predict_proba(grid)[:, 1]
     assert (np.diff(p) >= -1e-12).all()
     assert p[-1] > p[0]
 

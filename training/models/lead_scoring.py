@@ -68,13 +68,16 @@ SPEC = FeatureSpec(
         "attr_how_did_you_hear_about_x_education",
         "attr_what_matters_most_to_you_in_choosing_a_course",
     ),
+    # More engagement never lowers the score (a product rule; +0.001 CV ROC-AUC).
+    increasing=("time_on_site_seconds", "total_visits"),
     excluded=LEAKING_COLUMNS,
     missing_values=PLACEHOLDERS,
 )
 
-# Chosen by 4-fold cross-validation on the training split only (docs/models.md).
+# Chosen by cross-validation on the training split only (5 folds x 2 repeats;
+# 600 trees = early stopping at this learning rate; docs/models.md).
 PARAMS: dict[str, Any] = {
-    "n_estimators": 300,
+    "n_estimators": 600,
     "learning_rate": 0.03,
     "num_leaves": 7,
     "min_child_samples": 50,
