@@ -2,7 +2,8 @@
 
 * `build_feature_tables(store, data_dir)` - canonical tables -> Parquet feature tables.
 * `apply(data_dir)` - register the definitions of `features/feature_repo/`.
-* `materialize(data_dir, end_date)` - load the latest values into the online store.
+* `materialize(data_dir, end_date, start_date=None)` - load the latest values into the
+  online store (each view from `end_date - ttl`, or from `start_date`).
 * `training_frame(service, entity_df)` - point-in-time training rows, only through a
   feature service.
 * `online_features(service, entity_rows)` - the same features for serving.
@@ -412,23 +413,44 @@ def materialize(
     config: str = "default",
     *,
     start_date: dt.datetime | None = None,
+    views: Sequence[str] | None = None,
     store: FeatureStore | None = None,
 ) -> MaterializeSummary:
-    """Load each view's latest values up to `end_date` into the online store.
+    """Load each view's latest value per entity up to `end_date` into the online store.
 
-    Each view starts at `end_date - ttl` (a static view with ttl 0 from 1970),
-    so the online store holds exactly what a point-in-time lookup at
-    `end_date` would return.
+    Without `start_date` each view starts at `end_date - ttl` (a static view,
+    ttl 0, from 1970), so the online store holds exactly what a point-in-time
+    lookup at `end_date` would return: an entity whose latest row is older
+    than the TTL is left out. With `start_date` every view starts there;
+    `start_date=EPOCH` (CLI `--all-history`) puts each entity's latest row up to
+    `end_date` in the store whatever its age, which is what a backfill of data
+    from several eras needs (the shared datasets: 2000 placeholders, 2016-17
+    Maven, 2017-20 AdventureWorks). Neither Feast's online read nor serving's
+    direct read applies the TTL at read time (docs/feature-store.md).
+    `views` restricts the load to those feature views (default: all).
     """
     fs = store or open_feature_store(data_dir, config)
     end = _utc_datetime(end_date or dt.datetime.now(dt.UTC))
-    started: dict[str, str] = {}
-    views = fs.list_feature_views()
-    if not views:
+    registered = fs.list_feature_views()
+    if not registered:
         raise FeatureStoreError("no feature views registered; run apply first")
-    for view in views:
-        if start_date is not None:
-            start = _utc_datetime(start_date)
+    if views:
+        known = {v.name: v for v in registered}
+        unknown = [name for name in views if name not in known]
+        if unknown:
+            raise FeatureStoreError(
+                f"unknown feature view(s) {', '.join(unknown)}; registered: {', '.join(known)}"
+            )
+        registered = [known[name] for name in dict.fromkeys(views)]
+    start_all = _utc_datetime(start_date) if start_date is not None else None
+    if start_all is not None and start_all >= end:
+        raise FeatureStoreError(
+            f"start date {start_all.isoformat()} is not before end date {end.isoformat()}"
+        )
+    started: dict[str, str] = {}
+    for view in registered:
+        if start_all is not None:
+            start = start_all
         elif view.ttl and view.ttl.total_seconds() > 0:
             start = end - view.ttl
         else:

@@ -2,6 +2,7 @@
 
     spm features apply --data-dir ./data              # build tables + register definitions
     spm features materialize --data-dir ./data --end-date 2017-12-31
+    spm features materialize --data-dir ./data --end-date 2020-06-30 --all-history
     spm features describe --data-dir ./data --json
     spm features apply --config production            # PostgreSQL offline + Redis online
 
@@ -148,16 +149,22 @@ def apply_command(
     typer.echo(f"applied in {seconds} s")
 
 
-def _parse_end(value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
+def _parse_when(value: str, option: str) -> dt.datetime:
+    """An ISO date or datetime (UTC unless it says otherwise); a bare date means
+    the end of that day for --end-date and its start for --start-date."""
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from None
-    if len(value) == 10:  # a date means "as of the end of that day"
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or datetime", param_hint=option
+        ) from None
+    if len(value) == 10 and option == "--end-date":  # "as of the end of that day"
         parsed += dt.timedelta(days=1)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _parse_end(value: str | None) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) if value is None else _parse_when(value, "--end-date")
 
 
 @features_app.command("materialize")
@@ -170,10 +177,37 @@ def materialize_command(
         help="Load values known up to this ISO date/datetime (a date includes the whole day; "
         "default now).",
     ),
+    start_date: str | None = typer.Option(
+        None,
+        "--start-date",
+        help="Load rows from this ISO date/datetime on, in every view (default: each view "
+        "from end-date minus its TTL, so entities older than the TTL are left out).",
+    ),
+    all_history: bool = typer.Option(
+        False,
+        "--all-history",
+        help="Start at 1970: every entity's latest row up to --end-date lands in the online "
+        "store, however old (a backfill; what the demo's mixed-era data needs).",
+    ),
+    views: list[str] | None = typer.Option(
+        None, "--view", help="Only this feature view (repeatable; default all)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Load the latest feature values up to --end-date into the online store."""
+    """Load each entity's latest feature values up to --end-date into the online store."""
     end = _parse_end(end_date)
+    if all_history and start_date is not None:
+        raise typer.BadParameter(
+            "give --start-date or --all-history, not both", param_hint="--all-history"
+        )
+    start = _parse_when(start_date, "--start-date") if start_date is not None else None
+    if all_history:
+        start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    if start is not None and start >= end:
+        raise typer.BadParameter(
+            f"{start.isoformat()} is not before the end date {end.isoformat()}",
+            param_hint="--start-date",
+        )
     with cli_errors(_errors()):
         from features.feature_store import materialize, open_feature_store
 
@@ -181,14 +215,16 @@ def materialize_command(
         store = _step("opening the feature store", lambda: open_feature_store(data_dir, config))
         summary = _step(
             f"materializing up to {end.isoformat()}",
-            lambda: materialize(data_dir, end, config, store=store),
+            lambda: materialize(
+                data_dir, end, config, start_date=start, views=views or None, store=store
+            ),
         )
         seconds = round(time.perf_counter() - started, 2)
     if as_json:
         emit_json({**asdict(summary), "seconds": seconds})
         return
-    for view, start in summary.feature_views.items():
-        typer.echo(f"  {view:<26} {start} .. {summary.end_date}")
+    for view, view_start in summary.feature_views.items():
+        typer.echo(f"  {view:<26} {view_start} .. {summary.end_date}")
     typer.echo(f"materialized in {seconds} s")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,3 +304,147 @@ def test_cli_apply_materialize_describe_on_the_ingestion_store(tmp_path: Path) -
     # --end-date 2024-03-05 means "known by the end of that day": the 03-06 snapshot
     online = feature_store.online_features("attainment_v1", [{"rep_id": "r1"}], data_dir=data_dir)
     assert online["revenue_closed_90d_minor"].iloc[0] == 150_025
+
+
+# ------------------------------------------------------------------ the demo's real data
+
+DEMO_END = dt.datetime(2020, 7, 1, tzinfo=dt.UTC)  # `--end-date 2020-06-30`: the end of that day
+DEMO_VIEWS = ["lead_created_stats", "opportunity_event_stats", "rep_daily_stats"]
+
+
+def _real_ids(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """One real entity per era: an X Education lead (undated; the demo's enrichment
+    stamps it in 2017), a Maven CRM open deal (2016-17), an AdventureWorks rep (to
+    2020) and a Maven rep (last daily row 2018)."""
+    leads, opps, reps = tables["leads"], tables["opportunities"], tables["reps"]
+    open_maven = opps[(opps["source"] == "maven_crm") & ~opps["stage"].isin(["won", "lost"])]
+    aw_reps = set(reps.loc[reps["source"].str.startswith("adventureworks"), "rep_id"])
+    maven_reps = set(reps.loc[reps["source"] == "maven_crm", "rep_id"])
+    assert "aw-286" in aw_reps and "Darcel Schlecht" in maven_reps
+    return {
+        "lead": sorted(leads.loc[leads["source"] == "x_education", "lead_id"])[0],
+        "deal": sorted(open_maven["opportunity_id"])[0],
+        "aw_rep": "aw-286",
+        "maven_rep": "Darcel Schlecht",
+    }
+
+
+def test_demo_materialize_all_history_serves_every_era_of_the_real_data(
+    shared_import_dir: Path, tmp_path: Path
+) -> None:
+    """What `spm demo` does (enrich, build + apply, materialize --end-date 2020-06-30
+    --all-history) on the shared datasets: every service answers by id for real
+    entities of each era, which the TTL-window default cannot (it starts each view
+    at end - ttl: 2020-06-29 for rep_daily_stats, 2019 for leads, 2018 for deals)."""
+    from features.feature_store import read_canonical_tables
+    from features.ingest.enrichment import enrich
+    from features.ingest.storage import open_store
+
+    # The shared import is read-only: enrich in memory, build into this test's dir.
+    enriched = enrich(read_canonical_tables(open_store(shared_import_dir), shared_import_dir))
+    tables = dict(enriched.tables)
+    ids = _real_ids(tables)
+    data_dir = tmp_path / "data"
+    feature_store.build_feature_tables(InMemoryCanonicalStore(tables), data_dir)
+    feature_store.apply(data_dir)
+    store = feature_store.open_feature_store(data_dir)
+
+    def online() -> dict[str, pd.Series]:
+        def one(service: str, key: str, value: str) -> pd.Series:
+            frame = feature_store.online_features(
+                service, [{key: value}], store=store, request_time=DEMO_END
+            )
+            return frame.iloc[0]
+
+        return {
+            "lead": one("lead_scoring_v1", "lead_id", ids["lead"]),
+            "deal": one("deal_risk_v1", "opportunity_id", ids["deal"]),
+            "aw_rep": one("attainment_v1", "rep_id", ids["aw_rep"]),
+            "maven_rep": one("attainment_v1", "rep_id", ids["maven_rep"]),
+        }
+
+    # The TTL-window default (the old demo): only the AdventureWorks rep is there.
+    windowed = feature_store.materialize(data_dir, DEMO_END, views=DEMO_VIEWS, store=store)
+    assert windowed.feature_views["rep_daily_stats"] == "2020-06-29T00:00:00+00:00"
+    before = online()
+    assert pd.isna(before["lead"]["total_visits"]) and pd.isna(before["lead"]["lead_source"])
+    assert pd.isna(before["deal"]["stage"])
+    assert pd.isna(before["maven_rep"]["deals_won_365d"])
+    assert not pd.isna(before["aw_rep"]["deals_won_365d"])
+
+    # The demo's --all-history (from 1970) for leads and reps. For deals the test
+    # starts in 2010: the same answer for every dated deal, without writing the
+    # 77,829 closed IBM deals stamped 2000-01-01 (~25 s of CPU) that the demo writes.
+    summary = feature_store.materialize(
+        data_dir,
+        DEMO_END,
+        start_date=feature_store.EPOCH,
+        views=["lead_created_stats", "rep_daily_stats"],
+        store=store,
+    )
+    assert set(summary.feature_views.values()) == {"1970-01-01T00:00:00+00:00"}
+    deals_from = dt.datetime(2010, 1, 1, tzinfo=dt.UTC)
+    feature_store.materialize(
+        data_dir, DEMO_END, start_date=deals_from, views=["opportunity_event_stats"], store=store
+    )
+    opp_table = pd.read_parquet(data_dir / "features" / "opportunity_event_stats.parquet")
+    maven_deal_rows = opp_table[opp_table["opportunity_id"] == ids["deal"]]
+    assert maven_deal_rows["event_timestamp"].min() > pd.Timestamp(deals_from)
+    after = online()
+    lead, deal, aw_rep, maven_rep = (
+        after["lead"],
+        after["deal"],
+        after["aw_rep"],
+        after["maven_rep"],
+    )
+    assert lead["lead_source"] and lead["total_visits"] >= 0 and lead["lead_origin"]
+    assert deal["stage"] in {"prospecting", "engaging"} and deal["stage_index"] in {0, 2}
+    assert deal["product_id"] and deal["rep_id"] and deal["product_list_price_minor"] > 0
+    assert deal["age_days"] > 900  # a 2016-17 deal seen from mid-2020
+    for rep in (aw_rep, maven_rep):
+        assert not pd.isna(rep["deals_won_365d"]) and not pd.isna(rep["pipeline_open_count"])
+    assert aw_rep["revenue_closed_365d_minor"] > 0
+    # Each value is the entity's latest row up to the end date, not any older one.
+    reps_table = pd.read_parquet(data_dir / "features" / "rep_daily_stats.parquet")
+    maven_rows = reps_table[reps_table["rep_id"] == ids["maven_rep"]]
+    latest = maven_rows.loc[maven_rows["event_timestamp"].idxmax()]
+    assert latest["event_timestamp"] < DEMO_END - dt.timedelta(days=365)  # far past the 2-day TTL
+    assert maven_rep["revenue_closed_365d_minor"] == latest["revenue_closed_365d_minor"]
+    assert maven_rep["deals_won_365d"] == latest["deals_won_365d"]
+
+    # Neither Feast's SQLite read (above) nor serving's direct read applies the TTL
+    # at read time: the Maven rep's 18-month-old row is served as is.
+    from serving.adapters.online_store import SqliteOnlineFeatures
+
+    direct = SqliteOnlineFeatures(data_dir).online_features(
+        "attainment_v1", [{"rep_id": ids["maven_rep"]}], request_time=DEMO_END
+    )[0]
+    assert direct["deals_won_365d"] == maven_rep["deals_won_365d"]
+    assert direct["revenue_closed_365d_minor"] == maven_rep["revenue_closed_365d_minor"]
+
+
+def test_materialize_refuses_unknown_views_and_an_empty_interval(
+    default_store_dir: Path,
+) -> None:
+    with pytest.raises(FeatureStoreError, match=r"unknown feature view.*nope"):
+        feature_store.materialize(default_store_dir, END, views=["nope"])
+    with pytest.raises(FeatureStoreError, match="not before end date"):
+        feature_store.materialize(default_store_dir, END, start_date=END)
+
+
+def test_cli_materialize_start_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from spm_cli.main import app
+
+    base = ["features", "materialize", "--data-dir", str(tmp_path), "--end-date", "2020-06-30"]
+
+    def refused(*args: str) -> str:
+        result = CliRunner().invoke(app, [*base, *args])
+        assert result.exit_code == 2, result.output
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # unwrap rich's box
+
+    assert "not both" in refused("--all-history", "--start-date", "2010-01-01")
+    assert "is not before the end date" in refused("--start-date", "2020-07-01")
+    assert "not an ISO date" in refused("--start-date", "last year")
+    assert not any(tmp_path.iterdir())  # nothing opened or written
