@@ -21,6 +21,8 @@ from spm_cli.common import ExitCode, fail
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAVEN_PLAN = REPO_ROOT / "examples" / "plans" / "maven-ae-2025.yaml"
+# The online store's as-of date, and the request time of the demo's scores.
+DEMO_END_DATE = "2020-06-30"
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,16 @@ def demo_steps(shared: Path, data_dir: Path) -> list[Step]:
               "--method", "history", "--root", "maven:company", "--data-dir", d)),
         Step("Build feature tables and apply the Feast repo (SQLite online store)",
              ("features", "apply", "--data-dir", d)),
-        Step("Materialize the latest feature values into the online store",
-             ("features", "materialize", "--data-dir", d, "--end-date", "2020-06-30")),
+        Step("Materialize every entity's latest feature values (all eras) into the online store",
+             ("features", "materialize", "--data-dir", d, "--end-date", DEMO_END_DATE,
+              "--all-history")),
         Step("Train, evaluate, register and gate all three models (metrics vs baselines)",
              ("train", "all", "--data-dir", d, "--shared", str(shared))),
+        Step("Start the service, score real leads, deals and reps and calculate a statement "
+             "over HTTP, then stop it",
+             ("serve", "check", "--data-dir", d, "--request-time", DEMO_END_DATE,
+              "--plan", str(MAVEN_PLAN), "--inputs", str(inputs),
+              "--statement-rep", "Darcel Schlecht")),
     ]  # fmt: skip
 
 

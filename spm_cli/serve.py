@@ -119,6 +119,113 @@ def serve(
         raise typer.Exit(int(ExitCode.FAILURE))
 
 
+@serve_app.command("check")
+def check(
+    data_dir: Path = typer.Option(
+        Path("./data"),
+        "--data-dir",
+        envvar="SPM_DATA_DIR",
+        help="Data directory: canonical store, feature tables, online store, key store.",
+    ),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow registry the models load from (default: where `spm train` registers: "
+        "$SPM_MLFLOW_TRACKING_URI, $MLFLOW_TRACKING_URI, sqlite:///<repo>/mlflow/mlflow.db).",
+    ),
+    leads: list[str] | None = typer.Option(
+        None, "--lead", help="Lead id to score (repeatable; default: 3 X Education leads)."
+    ),
+    deals: list[str] | None = typer.Option(
+        None, "--deal", help="Open deal id to score (repeatable; default: 3 Maven CRM deals)."
+    ),
+    reps: list[str] | None = typer.Option(
+        None, "--rep", help="Rep id to score (repeatable; default: 2 AdventureWorks + 1 Maven)."
+    ),
+    request_time: str | None = typer.Option(
+        None,
+        "--request-time",
+        help="As-of time of the scores (ISO; a date means the end of that day; default now). "
+        "Use the materialize end date so request-time features are sensible.",
+    ),
+    plan: Path = typer.Option(
+        REPO_ROOT / "examples" / "plans" / "maven-ae-2025.yaml",
+        "--plan",
+        help="Commission plan (YAML/JSON) sent as the JSON plan contract.",
+    ),
+    inputs: Path | None = typer.Option(
+        None,
+        "--inputs",
+        help="Exported commission inputs (transactions/quotas/roster/fx .csv; default "
+        "<data-dir>/demo/commission-inputs, what `spm data export-commission-inputs` wrote).",
+    ),
+    statement_rep: str = typer.Option(
+        "Darcel Schlecht", "--statement-rep", help="Rep whose transactions are sent."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Where the slice, the answer and the server log go "
+        "(default <data-dir>/demo/serve-check).",
+    ),
+    port: int = typer.Option(0, "--port", help="Loopback port (0: a free one)."),
+    startup_timeout: float = typer.Option(
+        180.0,
+        "--startup-timeout",
+        min=1.0,
+        help="Seconds to wait for /readyz (the service loads its models first).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+) -> None:
+    """Start the service on a free loopback port, score real records by id and
+    calculate a statement over HTTP, print the answers, then stop the server.
+    Exits 1 if any call failed (the answers are printed either way)."""
+    from dataclasses import asdict
+
+    from spm_cli import demo_http
+    from training.registry import resolve_tracking_uri
+
+    inputs = inputs or data_dir / "demo" / "commission-inputs"
+    out = out or data_dir / "demo" / "serve-check"
+    explicit = {"lead": leads or [], "deal": deals or [], "attainment": reps or []}
+    try:
+        entities = explicit if any(explicit.values()) else demo_http.pick_entities(data_dir)
+        result = demo_http.run_check(
+            data_dir=data_dir,
+            tracking_uri=resolve_tracking_uri(tracking_uri),
+            entities=entities,
+            request_time=demo_http.parse_request_time(request_time),
+            plan=plan,
+            inputs=inputs,
+            statement_rep=statement_rep,
+            out=out,
+            port=port,
+            startup_timeout=startup_timeout,
+            request_timeout=60.0,
+        )
+    except demo_http.CheckError as exc:
+        raise fail(str(exc), ExitCode.UNAVAILABLE) from None
+    if result.statement.get("status") == 200:
+        local = demo_http.local_totals(plan, result.statement["slice"])
+        served = demo_http.statement_totals(result.statement["answer"])
+        result.statement["local_totals"] = {k: str(v) for k, v in local.items()}
+        if local != served:
+            result.failures.append(
+                f"HTTP statement totals {served} differ from the local engine's {local}"
+            )
+    if as_json:
+        emit_json(asdict(result))
+    else:
+        demo_http.print_result(result)
+        if "local_totals" in result.statement and not result.failures:
+            typer.echo("  same totals as `spm commissions calculate` on the slice: yes")
+        typer.echo(f"server stopped; slice, answer and server log in {out}")
+    if result.failures:
+        for failure in result.failures:
+            typer.secho(f"FAILED {failure}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(int(ExitCode.FAILURE))
+
+
 def _key_json(record: Any) -> dict[str, Any]:
     return {
         "key_id": record.key_id,
