@@ -24,6 +24,7 @@ import contextlib
 import copy
 import datetime as dt
 import io
+import json
 import logging
 import os
 import re
@@ -180,16 +181,19 @@ def build_feature_tables(
     data_dir: Path | str,
     *,
     created: dt.datetime | None = None,
+    territory_assignments: pd.DataFrame | None = None,
 ) -> list[FeatureTableSummary]:
     """Compute every feature table and write `<data_dir>/features/<table>.parquet`.
 
     All tables are computed before anything is written, and each file is
     replaced atomically, so a failure leaves the previous tables intact.
+    `territory_assignments` (source, region, rep_id): territory crediting for
+    those sources (`features.territories`).
     """
     root = Path(data_dir)
     canonical = read_canonical_tables(store, root)
     stamp = created or dt.datetime.now(dt.UTC)
-    tables = compute_feature_tables(canonical, stamp)
+    tables = compute_feature_tables(canonical, stamp, territory_assignments)
     target_dir = root / "features"
     target_dir.mkdir(parents=True, exist_ok=True)
     summaries = []
@@ -200,6 +204,15 @@ def build_feature_tables(
         tmp.replace(path)
         summaries.append(FeatureTableSummary(name, len(tables[name]), str(path)))
         log.info("feature table %s: %d rows -> %s", name, len(tables[name]), path)
+    info = {
+        "created": pd.Timestamp(stamp).isoformat(),
+        "territory_credited_sources": sorted(
+            set(territory_assignments["source"]) if territory_assignments is not None else ()
+        ),
+    }
+    tmp = target_dir / f".build.{uuid.uuid4().hex}.json"
+    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    tmp.replace(target_dir / "build.json")
     return summaries
 
 

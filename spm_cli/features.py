@@ -60,9 +60,11 @@ def _errors() -> dict[type[BaseException], ExitCode]:
     _no_telemetry()
     from features.feature_store import FeatureStoreError
     from features.feature_tables import FeatureBuildError
+    from features.territories import TerritoryAssignmentError
 
     return {
         FeatureBuildError: ExitCode.INVALID_INPUT,
+        TerritoryAssignmentError: ExitCode.INVALID_INPUT,
         FeatureStoreError: ExitCode.NOT_FOUND,
         ConnectionError: ExitCode.UNAVAILABLE,
         OSError: ExitCode.UNAVAILABLE,
@@ -85,24 +87,61 @@ def _step(description: str, work: Callable[[], T]) -> T:
         return work()
 
 
-def _build(data_dir: Path, store_url: str | None) -> list[dict[str, Any]]:
+SHARED_OPTION = typer.Option(
+    None,
+    "--shared",
+    envvar="SPM_SHARED_DIR",
+    help="Shared data folder: its AdventureWorks salesperson-territory assignments switch "
+    "that source to territory crediting (docs/feature-store.md).",
+)
+TERRITORIES_OPTION = typer.Option(
+    None,
+    "--territory-assignments",
+    help="CSV with source,region,rep_id: credit those sources' sales to every rep "
+    "assigned to the sale's region (for quota attainment features).",
+)
+
+
+def _build(
+    data_dir: Path,
+    store_url: str | None,
+    shared: Path | None = None,
+    territories: Path | None = None,
+) -> list[dict[str, Any]]:
+    import pandas as pd
+
     from features.feature_store import build_feature_tables
     from features.ingest.storage import open_store
+    from features.territories import read_assignments, shared_territory_assignments
 
     store = open_store(store_url if store_url else data_dir)
-    return [asdict(s) for s in build_feature_tables(store, data_dir)]
+    parts = []
+    if territories is not None:
+        parts.append(read_assignments(territories))
+    if shared is not None and "org_units" in store.table_names():
+        found = shared_territory_assignments(shared, store.read_table("org_units"))
+        if found is not None:
+            parts.append(found)
+    assignments = pd.concat(parts, ignore_index=True).drop_duplicates() if parts else None
+    return [
+        asdict(s) for s in build_feature_tables(store, data_dir, territory_assignments=assignments)
+    ]
 
 
 @features_app.command("build")
 def build_command(
     data_dir: Path = DATA_DIR_OPTION,
     store_url: str | None = STORE_OPTION,
+    shared: Path | None = SHARED_OPTION,
+    territories: Path | None = TERRITORIES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compute the feature tables from the canonical tables (<data-dir>/features/*.parquet)."""
     with cli_errors(_errors()):
         started = time.perf_counter()
-        tables = _step("building feature tables", lambda: _build(data_dir, store_url))
+        tables = _step(
+            "building feature tables", lambda: _build(data_dir, store_url, shared, territories)
+        )
         seconds = round(time.perf_counter() - started, 2)
     if as_json:
         emit_json({"tables": tables, "seconds": seconds})
@@ -122,6 +161,8 @@ def apply_command(
         "--build/--no-build",
         help="Rebuild the feature tables from the canonical tables first.",
     ),
+    shared: Path | None = SHARED_OPTION,
+    territories: Path | None = TERRITORIES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Register entities, sources, views and feature services (feast apply)."""
@@ -130,7 +171,12 @@ def apply_command(
 
         started = time.perf_counter()
         tables = (
-            _step("building feature tables", lambda: _build(data_dir, store_url)) if build else []
+            _step(
+                "building feature tables",
+                lambda: _build(data_dir, store_url, shared, territories),
+            )
+            if build
+            else []
         )
         store = _step("opening the feature store", lambda: open_feature_store(data_dir, config))
         summary = _step("applying definitions", lambda: apply(data_dir, config, store=store))

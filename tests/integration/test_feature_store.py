@@ -62,7 +62,12 @@ def test_apply_registers_entities_views_and_versioned_services(default_store_dir
     assert info["entities"] == sorted(
         ["rep", "lead", "opportunity", "account", "product", "team", "region"]
     )
-    assert set(info["feature_services"]) == {"lead_scoring_v1", "deal_risk_v1", "attainment_v1"}
+    assert set(info["feature_services"]) == {
+        "lead_scoring_v1",
+        "deal_risk_v1",
+        "attainment_v1",
+        "attainment_v2",
+    }
     assert info["feature_views"]["rep_daily_stats"]["ttl_seconds"] == 2 * 86_400
     assert info["feature_views"]["rep_daily_stats"]["source"] == "rep_daily_stats_source"
     assert "age_days" in info["on_demand_feature_views"]["opportunity_age_features"]["features"]
@@ -291,7 +296,12 @@ def test_cli_apply_materialize_describe_on_the_ingestion_store(tmp_path: Path) -
     applied = runner.invoke(app, ["features", "apply", "--data-dir", str(data_dir), "--json"])
     assert applied.exit_code == 0, applied.output
     payload = json.loads(applied.stdout)
-    assert payload["feature_services"] == ["lead_scoring_v1", "deal_risk_v1", "attainment_v1"]
+    assert payload["feature_services"] == [
+        "lead_scoring_v1",
+        "deal_risk_v1",
+        "attainment_v1",
+        "attainment_v2",
+    ]
     assert {t["name"]: t["rows"] for t in payload["tables"]}["opportunity_event_stats"] == 12
     materialized = runner.invoke(
         app,
