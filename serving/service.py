@@ -11,11 +11,14 @@ envelope live in `serving.middleware`; the logic lives in
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 import bentoml
 from bentoml.exceptions import BentoMLException
 from pydantic import Field
@@ -25,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from serving import calculators, scoring
+from serving.batching import BatchingConfig, ScoreBatching
 from serving.bootstrap import Runtime, get_runtime
 from serving.errors import ApiError, UnauthenticatedError
 from serving.health import health, readiness
@@ -149,6 +153,10 @@ class SpmService:
         self._runtime_factory: Callable[[], Runtime] = get_runtime
         self._runtime_factory()
         api_metrics()
+        # Built on the worker's event loop by the first score request (see `_score`).
+        self._batching: ScoreBatching | None = None
+        self._score_limiter: tuple[asyncio.AbstractEventLoop, int, anyio.CapacityLimiter] | None
+        self._score_limiter = None
 
     @property
     def runtime(self) -> Runtime:
@@ -216,7 +224,34 @@ class SpmService:
         self._count_rows("/v1/commissions/estimate", len(open_deals), len(result.deals))
         return result
 
-    def _score(
+    def _batching_for(self, runtime: Runtime, loop: asyncio.AbstractEventLoop) -> ScoreBatching:
+        settings = runtime.settings
+        config = BatchingConfig(
+            enabled=settings.score_batching,
+            max_batch_size=settings.score_max_batch_size,
+            max_latency_ms=settings.score_max_latency_ms,
+        )
+        current = self._batching
+        if current is None or current.loop is not loop or current.config != config:
+            if current is not None:
+                current.shutdown()
+            current = self._batching = ScoreBatching(config, loop)
+        return current
+
+    def _limiter_for(self, runtime: Runtime, loop: asyncio.AbstractEventLoop) -> Any:
+        threads = runtime.settings.score_threads
+        current = self._score_limiter
+        if current is None or current[0] is not loop or current[1] != threads:
+            current = self._score_limiter = (loop, threads, anyio.CapacityLimiter(threads))
+        return current[2]
+
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]
+    def _stop_batching(self) -> None:
+        if self._batching is not None:
+            self._batching.shutdown()
+            self._batching = None
+
+    async def _score(
         self,
         ctx: bentoml.Context,
         model: str,
@@ -224,16 +259,23 @@ class SpmService:
         records: list[dict[str, FeatureValue]],
         request_time: datetime | None,
     ) -> ScoreReport:
+        """Score in a worker thread (up to `score_threads` at once); the model call
+        itself goes through this worker's batcher unless batching is off."""
         target = scoring.TARGETS[model]
-        result = _answer(
+        runtime = self.runtime
+        loop = asyncio.get_running_loop()
+        batched = self._batching_for(runtime, loop).runtime(runtime)
+        call = functools.partial(
+            _answer,
             ctx,
-            lambda p: scoring.score(self.runtime, p, target, ids, records, request_time),
+            lambda p: scoring.score(batched, p, target, ids, records, request_time),
         )
+        result = await anyio.to_thread.run_sync(call, limiter=self._limiter_for(runtime, loop))
         self._count_rows(target.path, len(ids) + len(records), len(result.scores))
         return result
 
     @bentoml.api(route="/v1/score/lead")  # type: ignore[untyped-decorator]
-    def score_leads(
+    async def score_leads(
         self,
         ctx: bentoml.Context,
         ids: ScoreIds = [],  # noqa: B006
@@ -242,10 +284,10 @@ class SpmService:
     ) -> ScoreReport:
         """Probability that each lead converts (`lead_scoring` champion), as a 1-99 score,
         a tier A-D and the top factors in business language. Up to 1,000 per request."""
-        return self._score(ctx, "lead_scoring", ids, records, request_time)
+        return await self._score(ctx, "lead_scoring", ids, records, request_time)
 
     @bentoml.api(route="/v1/score/deal")  # type: ignore[untyped-decorator]
-    def score_deals(
+    async def score_deals(
         self,
         ctx: bentoml.Context,
         ids: ScoreIds = [],  # noqa: B006
@@ -254,10 +296,10 @@ class SpmService:
     ) -> ScoreReport:
         """Win probability of each open deal (`deal_risk` champion). Reps score only their
         own deals, managers their team's. Up to 1,000 per request."""
-        return self._score(ctx, "deal_risk", ids, records, request_time)
+        return await self._score(ctx, "deal_risk", ids, records, request_time)
 
     @bentoml.api(route="/v1/score/attainment")  # type: ignore[untyped-decorator]
-    def score_attainment(
+    async def score_attainment(
         self,
         ctx: bentoml.Context,
         ids: ScoreIds = [],  # noqa: B006
@@ -266,7 +308,7 @@ class SpmService:
     ) -> ScoreReport:
         """Probability that each rep reaches the month's quota (`attainment` champion).
         Reps score only themselves, managers their team. Up to 1,000 per request."""
-        return self._score(ctx, "attainment", ids, records, request_time)
+        return await self._score(ctx, "attainment", ids, records, request_time)
 
     @staticmethod
     def _count_rows(endpoint: str, received: int, returned: int) -> None:

@@ -50,6 +50,14 @@ class ServingSettings:
     model_cache_dir: str = ""
     # Feast repo for online features (SQLite online store by default, Redis in production).
     feature_repo: str = ""
+    # Adaptive batching of the score endpoints' model calls (docs/serving.md "Batching").
+    score_batching: bool = True
+    # At most this many score requests merged into one model call (>= 2).
+    score_max_batch_size: int = 32
+    # Longest a score request waits for its batch (ms) before it is scored on its own.
+    score_max_latency_ms: int = 20
+    # Score requests processed at once per worker (threads; bounds the batch size reached).
+    score_threads: int = 32
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,7 +85,17 @@ class ServingSettings:
         return self.canonical_store or str(self.data_dir.resolve())
 
 
-_INT_FIELDS = {"max_request_bytes", "max_rows", "model_poll_seconds"}
+_INT_FIELDS = {
+    "max_request_bytes",
+    "max_rows",
+    "model_poll_seconds",
+    "score_max_batch_size",
+    "score_max_latency_ms",
+    "score_threads",
+}
+_BOOL_FIELDS = {"score_batching"}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
 _TUPLE_FIELDS = {"model_names", "required_models"}
 _OPTIONAL_FIELDS = {"key_store_schema", "canonical_schema"}
 
@@ -92,7 +110,16 @@ def _coerce(name: str, value: Any) -> Any:
             raise SettingsError(f"setting {name}: {value!r} is not an integer") from None
         if number <= 0:
             raise SettingsError(f"setting {name}: must be positive, got {number}")
+        if name == "score_max_batch_size" and number < 2:
+            raise SettingsError(f"setting {name}: must be at least 2, got {number}")
         return number
+    if name in _BOOL_FIELDS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise SettingsError(f"setting {name}: {value!r} is not true or false")
     if name in _TUPLE_FIELDS:
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         return tuple(str(i).strip() for i in items if str(i).strip())
