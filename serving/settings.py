@@ -51,7 +51,7 @@ class ServingSettings:
     # Feast repo for online features (SQLite online store by default, Redis in production).
     feature_repo: str = ""
     # Adaptive batching of the score endpoints' model calls (docs/serving.md "Batching").
-    score_batching: bool = True
+    score_batching: bool = False  # measured slower for these LightGBM models (docs/serving.md)
     # At most this many score requests merged into one model call (>= 2).
     score_max_batch_size: int = 32
     # Longest a score request waits for its batch (ms) before it is scored on its own.

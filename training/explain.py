@@ -11,7 +11,7 @@ calibration) score: calibration is monotone, so the direction holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -115,3 +115,14 @@ def explain_predictions(
             Explanation(float(probabilities[row]), tuple(positive), tuple(negative))
         )
     return explanations
+
+
+def with_labels(
+    phrases: Mapping[str, BusinessPhrase], labels: Mapping[str, str]
+) -> dict[str, BusinessPhrase]:
+    """`phrases` with a `label` for each feature in `labels` that has none."""
+    out = dict(phrases)
+    for name, label in labels.items():
+        phrase = out.get(name, BusinessPhrase())
+        out[name] = phrase if phrase.label else replace(phrase, label=label)
+    return out

@@ -88,3 +88,18 @@ def test_deal_time_split_keeps_each_deal_on_one_side() -> None:
     )
     train, test = deal_risk.time_split(frame, pd.Timestamp("2017-10-01", tz="UTC"))
     assert train.tolist() == [0, 1] and test.tolist() == [2]
+
+
+def test_every_model_feature_has_business_language() -> None:
+    """Each feature a model reads has a label ("Deal size: not given") and numbers and
+    flags a high/low phrase, saved with the model as phrases.json."""
+    for spec, phrases in (
+        (lead_scoring.SPEC, lead_scoring.PHRASES),
+        (deal_risk.IBM_SPEC, deal_risk.PHRASES),
+        (deal_risk.MAVEN_SPEC, deal_risk.PHRASES),
+        (attainment.SPEC, attainment.PHRASES),
+    ):
+        for name in spec.names:
+            assert name in phrases and phrases[name].label, name
+        for name in (*spec.numeric, *spec.boolean):
+            assert phrases[name].high and phrases[name].low, name

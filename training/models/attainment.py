@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from training.encoding import FeatureSpec
-from training.explain import BusinessPhrase
+from training.explain import BusinessPhrase, with_labels
 
 MODEL_NAME = "attainment"
 LABEL = "reached_quota"
@@ -98,6 +98,24 @@ PHRASES: dict[str, BusinessPhrase] = {
     "pipeline_open_count": BusinessPhrase("Many open deals", "Few open deals"),
     "win_rate_90d": BusinessPhrase("Wins most deals lately", "Loses most deals lately"),
 }
+
+# What a value is called when it is shown as such ("Deal size: not given").
+PHRASES = with_labels(
+    PHRASES,
+    {
+        "attainment_mtd": "Attainment so far",
+        "month_elapsed_fraction": "Share of the month gone",
+        "run_rate_projection": "Run-rate projection",
+        "previous_month_attainment": "Last month's attainment",
+        "trailing_3m_attainment": "Attainment over the last three months",
+        "trailing_3m_hit_rate": "Months at quota (last three)",
+        "quota_change": "Quota change",
+        "quota_vs_recent_sales": "Quota against recent sales",
+        "month_of_quarter": "Month of the quarter",
+        "pipeline_open_count": "Open deals",
+        "win_rate_90d": "Win rate (90 days)",
+    },
+)
 
 
 def split_by_period(snapshots: pd.DataFrame, test_from: str) -> tuple[np.ndarray, np.ndarray]:

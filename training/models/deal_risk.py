@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from training.encoding import FeatureSpec
-from training.explain import BusinessPhrase
+from training.explain import BusinessPhrase, with_labels
 
 MODEL_NAME = "deal_risk"
 LABEL = "won"
@@ -151,6 +151,23 @@ PHRASES: dict[str, BusinessPhrase] = {
     "product_category": BusinessPhrase(label="Product series"),
     "account_sector": BusinessPhrase(label="Sector"),
 }
+
+# What a value is called when it is shown as such ("Deal size: not given").
+PHRASES = with_labels(
+    PHRASES,
+    {
+        "amount_minor": "Deal size",
+        "attr_client_size_by_revenue": "Client size (revenue)",
+        "attr_client_size_by_employee_count": "Client size (head count)",
+        IBM_PRIOR_REVENUE: "Revenue from this client in the last two years",
+        "product_list_price_minor": "Product price",
+        "account_employees": "Account size",
+        "account_annual_revenue_minor": "Account revenue",
+        "age_days": "Deal age",
+        "days_since_stage_change": "Time in the current stage",
+        "stage_index": "Stage",
+    },
+)
 
 
 def closed(opportunities: pd.DataFrame) -> pd.DataFrame:

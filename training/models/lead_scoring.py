@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from training.encoding import FeatureSpec
-from training.explain import BusinessPhrase
+from training.explain import BusinessPhrase, with_labels
 
 MODEL_NAME = "lead_scoring"
 LABEL = "converted"
@@ -121,6 +121,25 @@ PHRASES: dict[str, BusinessPhrase] = {
     "last_activity": BusinessPhrase(label="Last activity"),
     "attr_last_notable_activity": BusinessPhrase(label="Last notable activity"),
 }
+
+# What a value is called when it is shown as such ("Deal size: not given").
+PHRASES = with_labels(
+    PHRASES,
+    {
+        "total_visits": "Website visits",
+        "time_on_site_seconds": "Time on the website",
+        "page_views_per_visit": "Pages per visit",
+        "do_not_email": "E-mail opt-out",
+        "do_not_call": "Call opt-out",
+        "attr_a_free_copy_of_mastering_the_interview": "Free interview guide",
+        "attr_search": "Search ad",
+        "attr_newspaper_article": "Newspaper article",
+        "attr_x_education_forums": "Forums",
+        "attr_newspaper": "Newspaper ad",
+        "attr_digital_advertisement": "Digital ad",
+        "attr_through_recommendations": "Recommendation",
+    },
+)
 
 
 def prepare_features(frame: pd.DataFrame, spec: FeatureSpec = SPEC) -> pd.DataFrame:
