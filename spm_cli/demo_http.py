@@ -68,8 +68,9 @@ class CheckResult:
 
 
 def pick_entities(data_dir: Path, per_kind: int = 3) -> dict[str, list[str]]:
-    """Real ids the online store knows: X Education leads, Maven CRM open deals,
-    AdventureWorks reps and one Maven rep (sorted, so the pick is repeatable)."""
+    """Real ids the online store knows: X Education leads, a Maven CRM open deal and
+    two IBM deals, AdventureWorks reps and one Maven rep (sorted, so the pick is
+    repeatable)."""
     import pandas as pd
 
     features = data_dir / "features"
@@ -97,6 +98,10 @@ def pick_entities(data_dir: Path, per_kind: int = 3) -> dict[str, list[str]]:
     known_opps = set(opp_rows["opportunity_id"])
     open_maven = opps[(opps["source"] == "maven_crm") & opps["stage"].isin(OPEN_STAGES)]
     deal_ids = sorted(i for i in open_maven["opportunity_id"] if i in known_opps)
+    # The champion deal_risk model is trained on IBM win-loss (Maven's outcomes carry
+    # no signal, docs/models.md): score IBM deals too, as if still open.
+    ibm = opps[opps["source"] == "ibm_win_loss"]
+    ibm_ids = sorted(i for i in ibm["opportunity_id"] if i in known_opps)
     known_reps = set(rep_rows["rep_id"])
     by_source = reps[reps["rep_id"].isin(known_reps)].groupby("source")["rep_id"]
     groups = {source: sorted(ids) for source, ids in by_source}
@@ -104,7 +109,7 @@ def pick_entities(data_dir: Path, per_kind: int = 3) -> dict[str, list[str]]:
     maven = groups.get("maven_crm", [])
     return {
         "lead": lead_ids[:per_kind],
-        "deal": deal_ids[:per_kind],
+        "deal": deal_ids[: max(per_kind - 2, 1)] + ibm_ids[:2],
         "attainment": sorted(aw)[: max(per_kind - 1, 1)] + maven[:1],
     }
 

@@ -4,12 +4,12 @@ open deals, AdventureWorks and Maven reps scored by id over HTTP, a Maven rep's
 statement calculated over HTTP and equal to `spm commissions calculate` on the
 same slice, and the server gone afterwards.
 
-Set-up, like the demo but smaller: the shared import (read-only) is copied,
-enriched and built into a feature store; the online store is loaded with
-`spm features materialize --all-history` (leads, reps) and `--start-date`
-(deals from 2010: the 77,829 closed IBM deals of 2000 are not needed); three
-tiny LightGBM models (seconds to train, on synthetic rows over each feature
-service's own columns) are registered as champions in a per-test MLflow store.
+Set-up, as the demo does it: the shared import (read-only) is copied,
+enriched and built into a feature store (AdventureWorks territory crediting);
+the online store is loaded with `spm features materialize --all-history`
+(leads, reps, deals); `spm train all` trains the three models through their
+feature services and registers them in a per-test MLflow store, so the
+service scores with exactly what `make demo` serves.
 """
 
 from __future__ import annotations
@@ -24,111 +24,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.training_sets import SERVICES
 from spm_cli.main import app
 
 SPM = [sys.executable, "-m", "spm_cli"]
 END_DATE = "2020-06-30"
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "maven-ae-2025.yaml"
 STATEMENT_REP = "Darcel Schlecht"
-
-# Tiny models over each feature service's own column names (what serving returns).
-SPECS: dict[str, dict[str, tuple[str, ...]]] = {
-    "lead_scoring": {
-        "numeric": ("total_visits", "time_on_site_seconds", "page_views_per_visit"),
-        "categorical": ("lead_origin", "occupation"),
-    },
-    "deal_risk": {
-        "numeric": ("stage_index", "age_days", "product_list_price_minor"),
-        "categorical": ("product_id",),
-    },
-    "attainment": {
-        "numeric": (
-            "attainment_mtd",
-            "trailing_3m_attainment",
-            "revenue_closed_90d_minor",
-            "pipeline_open_count",
-        ),
-        "categorical": (),
-    },
-}
-
-
-def _training_rows(name: str, rows: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    if name == "lead_scoring":
-        frame = pd.DataFrame(
-            {
-                "total_visits": rng.integers(0, 20, rows).astype(float),
-                "time_on_site_seconds": rng.uniform(0, 2000, rows),
-                "page_views_per_visit": rng.uniform(0, 8, rows),
-                "lead_origin": rng.choice(
-                    ["api", "landing page submission", "lead add form"], rows
-                ),
-                "occupation": rng.choice(["Unemployed", "Working Professional", "Student"], rows),
-            }
-        )
-        signal = frame["time_on_site_seconds"] / 700 + (
-            frame["occupation"] == "Working Professional"
-        )
-    elif name == "deal_risk":
-        frame = pd.DataFrame(
-            {
-                "stage_index": rng.integers(0, 5, rows).astype(float),
-                "age_days": rng.uniform(0, 1500, rows),
-                "product_list_price_minor": rng.choice([5500.0, 109600.0, 482100.0], rows),
-                "product_id": rng.choice(["GTX Basic", "GTX Pro", "MG Special"], rows),
-            }
-        )
-        signal = frame["stage_index"] * 0.8 - frame["age_days"] / 600
-    else:
-        frame = pd.DataFrame(
-            {
-                "attainment_mtd": rng.uniform(0, 1.5, rows),
-                "trailing_3m_attainment": rng.uniform(0, 1.5, rows),
-                "revenue_closed_90d_minor": rng.uniform(0, 5e7, rows),
-                "pipeline_open_count": rng.integers(0, 30, rows).astype(float),
-            }
-        )
-        signal = frame["attainment_mtd"] * 2 + frame["trailing_3m_attainment"] - 1.5
-    labels = (signal + rng.normal(0, 0.6, rows) > signal.median()).astype(int).to_numpy()
-    return frame, labels
-
-
-def _register_tiny_models(tracking_uri: str, work: Path) -> None:
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    from training.encoding import FeatureSpec
-    from training.pipelines import build_pipeline, save_pipeline
-    from training.registry import PYFUNC_CODE
-
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    experiment_id = client.create_experiment("demo-serving", (work / "artifacts").as_uri())
-    for name, columns in SPECS.items():
-        spec = FeatureSpec(numeric=columns["numeric"], categorical=columns["categorical"])
-        frame, labels = _training_rows(name)
-        pipeline = build_pipeline(
-            spec, {"n_estimators": 30, "calibration_folds": 3}, min_category_count=1
-        ).fit(frame, labels)
-        pipeline_dir = save_pipeline(pipeline, work / name / "pipeline", {"model": name})
-        with mlflow.start_run(experiment_id=experiment_id):
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(PYFUNC_CODE),
-                artifacts={"pipeline": str(pipeline_dir)},
-                registered_model_name=name,
-                pip_requirements=["lightgbm"],
-            )
-        version = str(info.registered_model_version)
-        client.set_model_version_tag(name, version, "feature_service", f"{name}_v1")
-        client.set_registered_model_alias(name, "champion", version)
 
 
 def _invoke(*args: str) -> str:
@@ -138,7 +44,9 @@ def _invoke(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(shared_import_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def demo_dir(
+    shared_import_dir: Path, shared_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("demo-serving")
     data_dir = root / "data"
     shutil.copytree(shared_import_dir / "canonical", data_dir / "canonical")
@@ -148,17 +56,15 @@ def demo_dir(shared_import_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         "data", "export-commission-inputs", "--source", "maven_crm",
         "--data-dir", str(data_dir), "--out", str(inputs),
     )  # fmt: skip
-    _invoke("features", "apply", "--data-dir", str(data_dir))
+    _invoke("features", "apply", "--data-dir", str(data_dir), "--shared", str(shared_dir))
     _invoke(
         "features", "materialize", "--data-dir", str(data_dir), "--end-date", END_DATE,
         "--all-history", "--view", "lead_created_stats", "--view", "rep_daily_stats",
+        "--view", "opportunity_event_stats",
     )  # fmt: skip
-    _invoke(
-        "features", "materialize", "--data-dir", str(data_dir), "--end-date", END_DATE,
-        "--start-date", "2010-01-01", "--view", "opportunity_event_stats",
-    )  # fmt: skip
+    # The models `make demo` serves: trained through the feature services, registered, gated.
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    _register_tiny_models(tracking_uri, root / "models")
+    _invoke("train", "all", "--data-dir", str(data_dir), "--tracking-uri", tracking_uri)
     return {"root": root, "data_dir": data_dir, "inputs": inputs, "tracking_uri": tracking_uri}
 
 
@@ -210,14 +116,17 @@ def test_serve_check_scores_real_entities_and_calculates_a_statement_over_http(
     asked = {kind: call["request"]["ids"] for kind, call in scores.items()}
     assert set(asked["lead"]) <= set(leads.loc[leads["source"] == "x_education", "lead_id"])
     open_maven = opps[(opps["source"] == "maven_crm") & ~opps["stage"].isin(["won", "lost"])]
-    assert set(asked["deal"]) <= set(open_maven["opportunity_id"])
+    ibm = opps[opps["source"] == "ibm_win_loss"]
+    assert set(asked["deal"]) <= set(open_maven["opportunity_id"]) | set(ibm["opportunity_id"])
+    assert set(asked["deal"]) & set(open_maven["opportunity_id"])
     sources = {rep_source[r] for r in asked["attainment"]}
     assert "maven_crm" in sources and any(s.startswith("adventureworks") for s in sources)
     for kind, call in scores.items():
         assert call["status"] == 200, (kind, call["answer"])
         assert call["request"]["request_time"] == "2020-07-01T00:00:00+00:00"
         answer = call["answer"]
-        assert answer["mode"] == "id" and answer["feature_service"].endswith("_v1")
+        assert answer["mode"] == "id"
+        assert answer["feature_service"] == SERVICES[answer["model"]]
         assert [s["id"] for s in answer["scores"]] == asked[kind]
         for score in answer["scores"]:
             assert 1 <= score["score"] <= 99 and 0 <= score["probability"] <= 1
@@ -225,8 +134,16 @@ def test_serve_check_scores_real_entities_and_calculates_a_statement_over_http(
             factors = score["positive_factors"] + score["negative_factors"]
             assert factors and all(f["phrase"] for f in factors), (kind, score)
     # the scores come from the real features, not a constant: the entities differ
-    for kind in ("lead", "attainment"):
+    for kind in ("lead", "deal", "attainment"):
         assert len({s["probability"] for s in scores[kind]["answer"]["scores"]}) > 1, kind
+    # phrases.json travels with each model: no factor falls back to a column name
+    phrases = [
+        f["phrase"]
+        for call in scores.values()
+        for s in call["answer"]["scores"]
+        for f in s["positive_factors"] + s["negative_factors"]
+    ]
+    assert not [p for p in phrases if p.lower().startswith("attr ")], phrases
 
     # The statement over HTTP equals `spm commissions calculate` on the same slice.
     statement = result["statement"]
