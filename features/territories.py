@@ -17,6 +17,7 @@ shared data folder; your own CRM can supply the same three columns as CSV
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +28,9 @@ ADVENTUREWORKS_SOURCE = "adventureworks_pl300"
 ADVENTUREWORKS_ASSIGNMENTS = Path(
     "data/adventureworks_sales_targets/pl300_dw2020/SalespersonRegion.csv"
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class TerritoryAssignmentError(ValueError):
@@ -59,19 +63,21 @@ def read_assignments(path: Path) -> pd.DataFrame:
 
 def shared_territory_assignments(shared_dir: Path, org_units: pd.DataFrame) -> pd.DataFrame | None:
     """AdventureWorks salesperson → territory assignments from the shared data
-    (None when the file is absent), with territories named as
+    (None when the file is absent or AdventureWorks is not imported), with territories named as
     `transactions.region` names them (the org unit carrying `attr_sales_territory_key`)."""
     path = Path(shared_dir) / ADVENTUREWORKS_ASSIGNMENTS
     if not path.is_file():
+        return None
+    if (
+        "attr_sales_territory_key" not in org_units.columns
+        or not (org_units["source"] == ADVENTUREWORKS_SOURCE).any()
+    ):
+        log.info("territory assignments: AdventureWorks is not imported; nothing to credit")
         return None
     raw = pd.read_csv(path, dtype=str)
     for column in ("EmployeeKey", "SalesTerritoryKey"):
         if column not in raw.columns:
             raise TerritoryAssignmentError(f"{path}: missing column {column}")
-    if "attr_sales_territory_key" not in org_units.columns:
-        raise TerritoryAssignmentError(
-            "org_units: no attr_sales_territory_key column (import AdventureWorks first)"
-        )
     units = org_units[org_units["source"] == ADVENTUREWORKS_SOURCE].dropna(
         subset=["attr_sales_territory_key"]
     )

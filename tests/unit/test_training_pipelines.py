@@ -96,6 +96,7 @@ def test_save_and_load_round_trip_without_pickle(tmp_path: Path) -> None:
         "encoder.json",
         "manifest.json",
         "model.txt",
+        "phrases.json",  # business language for serving's factors ({} when none given)
     ]
     assert (directory / "model.txt").read_text().startswith("tree")
     loaded = load_pipeline(directory)

@@ -171,3 +171,12 @@ def test_feature_build_with_assignments_moves_attainment_to_territory_credit() -
         .max()
     )
     assert total > 0
+
+
+def test_shared_assignments_apply_only_when_adventureworks_is_imported(shared_dir) -> None:  # type: ignore[no-untyped-def]
+    from features.territories import shared_territory_assignments
+
+    other = pd.DataFrame(
+        {"source": ["maven_crm"], "name": ["x"], "attr_sales_territory_key": [None]}
+    )
+    assert shared_territory_assignments(shared_dir, other) is None
