@@ -137,7 +137,9 @@ def check(
         None, "--lead", help="Lead id to score (repeatable; default: 3 X Education leads)."
     ),
     deals: list[str] | None = typer.Option(
-        None, "--deal", help="Open deal id to score (repeatable; default: 3 Maven CRM deals)."
+        None,
+        "--deal",
+        help="Deal id to score (repeatable; default: 1 Maven CRM open deal + 2 IBM deals).",
     ),
     reps: list[str] | None = typer.Option(
         None, "--rep", help="Rep id to score (repeatable; default: 2 AdventureWorks + 1 Maven)."
