@@ -192,7 +192,10 @@ class _BatchedPipeline:
         self._pipeline = pipeline
         self._batcher = batcher
 
-    def explain(self, frame: pd.DataFrame) -> Explained:
+    def explain(self, frame: pd.DataFrame | Sequence[Any]) -> Explained:
+        # scoring hands over its rows as dicts; merging needs frames (dtypes compared)
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(list(frame))
         return self._batcher.explain(self._pipeline, frame)
 
     def __getattr__(self, name: str) -> Any:

@@ -33,7 +33,13 @@ from serving.errors import (
 )
 from serving.metrics import api_metrics
 from serving.routes import API_PREFIX, find_endpoint
-from serving.security import Principal, api_key_from_headers, authenticate, require_role
+from serving.security import (
+    Principal,
+    api_key_from_headers,
+    authenticate,
+    authenticate_cached,
+    require_role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +194,12 @@ class ApiGuardMiddleware:
                 "the service is not configured correctly; see the server log"
             ) from None
         headers = _headers(scope)
-        principal: Principal = await anyio.to_thread.run_sync(
-            authenticate, runtime.keys, api_key_from_headers(headers)
-        )
+        presented = api_key_from_headers(headers)
+        # A current cached record is checked on the loop; anything else reads the store
+        # in a thread (it may be a remote database).
+        principal: Principal | None = authenticate_cached(runtime.keys, presented)
+        if principal is None:
+            principal = await anyio.to_thread.run_sync(authenticate, runtime.keys, presented)
         endpoint = find_endpoint(scope["path"])
         if endpoint is None:
             raise NotFoundError("no such endpoint")

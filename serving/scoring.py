@@ -17,8 +17,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
-
 from serving.bootstrap import Runtime
 from serving.calculators import engine_errors
 from serving.errors import InvalidRequestError, NotFoundError
@@ -103,6 +101,24 @@ def score(
     records: Sequence[Mapping[str, Any]],
     request_time: datetime | None = None,
 ) -> ScoreReport:
+    """The scores as a validated `ScoreReport`."""
+    return ScoreReport.model_validate(
+        score_payload(runtime, principal, target, ids, records, request_time)
+    )
+
+
+def score_payload(
+    runtime: Runtime,
+    principal: Principal,
+    target: ScoreTarget,
+    ids: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    request_time: datetime | None = None,
+) -> dict[str, Any]:
+    """A `ScoreReport` as plain JSON-ready data, built without validation: every
+    value is made here within the schema's bounds (probability clipped to 0..1,
+    score 1..99), so the endpoint serialises it directly; tests validate it
+    against `ScoreReport`."""
     if bool(ids) == bool(records):
         raise InvalidRequestError("give either ids (online features) or records, not both")
     if len(ids) + len(records) > MAX_SCORE_ROWS:
@@ -115,16 +131,15 @@ def score(
         if target.rep_field is not None:
             reps = {str(r[target.rep_field]) for r in rows if r.get(target.rep_field) is not None}
             authorize_reps(principal, reps, runtime.teams)
-        frame = pd.DataFrame(rows)
         pipeline = getattr(model, "pipeline", None)
         if pipeline is None:
             raise ComponentUnavailableError(f"model {target.model!r} cannot explain its scores")
         try:
-            explained = pipeline.explain(frame)
+            explained = pipeline.explain(rows)  # the rows as dicts: no frame per request
         except ValueError as exc:  # a record value the encoder cannot read
             raise InvalidRequestError(f"records: {exc}") from exc
-    # Plain dicts validated once by pydantic's core below: building one model
-    # object per row and factor in Python costs ~0.1 ms a row.
+    # Plain dicts: a model object per row and factor costs ~0.1 ms a row, and even
+    # one validation of the dicts ~0.08 ms a row.
     scores = []
     for row, (probability, positive, negative) in zip(rows, explained, strict=True):
         points = score_of(probability)
@@ -138,16 +153,14 @@ def score(
                 "negative_factors": [_factor(f) for f in negative],
             }
         )
-    return ScoreReport.model_validate(
-        {
-            "model": model.name,
-            "model_version": model.version,
-            "model_source": model.source,
-            "feature_service": model.feature_service,
-            "mode": "id" if ids else "record",
-            "scores": scores,
-        }
-    )
+    return {
+        "model": model.name,
+        "model_version": model.version,
+        "model_source": model.source,
+        "feature_service": model.feature_service,
+        "mode": "id" if ids else "record",
+        "scores": scores,
+    }
 
 
 def deal_win_probabilities(
@@ -178,8 +191,7 @@ def deal_win_probabilities(
     ]
     if not found:
         return {}, f"{model.name} v{model.version}"
-    frame = pd.DataFrame([row for _, row in found])
-    probabilities = pipeline.predict_proba(frame)
+    probabilities = pipeline.predict_proba([row for _, row in found])
     return (
         {i: Decimal(f"{p:.4f}") for (i, _), p in zip(found, probabilities, strict=True)},
         f"{model.name} v{model.version}",

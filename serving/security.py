@@ -4,8 +4,10 @@ A key looks like `spm_<key_id>_<secret>`: the id finds the stored record, the
 secret is checked against a salted SHA-256 digest with a constant-time
 comparison. The secret is 256 random bits, so a fast salted hash is enough
 (slow hashes such as scrypt protect low-entropy passwords, not random
-tokens) and every request can be checked without a cache, so a revoked key
-stops working at once. The plain key is shown once, at creation, and never
+tokens) and every request is checked against the stored record. A store may
+keep its records in a cache only while it can prove them current (the SQLite
+store checks `PRAGMA data_version`, which changes with every commit by any
+other connection), so a revoked key stops working at once. The plain key is shown once, at creation, and never
 stored.
 """
 
@@ -153,12 +155,7 @@ def _split_key(plain_key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def authenticate(store: KeyStore, plain_key: str | None) -> Principal:
-    """The principal of a presented key; 401 when missing, malformed, unknown or revoked."""
-    if not plain_key:
-        raise UnauthenticatedError("an API key is required (header `Authorization: Bearer <key>`)")
-    split = _split_key(plain_key.strip())
-    record = store.get(split[0]) if split else None
+def _verify(record: KeyRecord | None, split: tuple[str, str] | None) -> Principal:
     # Compare even when the id is unknown so timing does not reveal which ids exist.
     expected = record.key_hash if record else "0" * 64
     given = _digest(record.salt if record else "00", split[1] if split else "")
@@ -167,6 +164,32 @@ def authenticate(store: KeyStore, plain_key: str | None) -> Principal:
     if not record.active:
         raise UnauthenticatedError("the API key has been revoked")
     return record.principal()
+
+
+def authenticate(store: KeyStore, plain_key: str | None) -> Principal:
+    """The principal of a presented key; 401 when missing, malformed, unknown or revoked."""
+    if not plain_key:
+        raise UnauthenticatedError("an API key is required (header `Authorization: Bearer <key>`)")
+    split = _split_key(plain_key.strip())
+    return _verify(store.get(split[0]) if split else None, split)
+
+
+def authenticate_cached(store: KeyStore, plain_key: str | None) -> Principal | None:
+    """`authenticate` answered from the store's validated cache, without I/O that
+    could block (for the event loop); None when the store cannot answer that way
+    (no cache, or the key id is not cached at the store's current version): then
+    call `authenticate`. The same checks and errors as `authenticate`."""
+    cached = getattr(store, "cached", None)
+    if cached is None or not plain_key:
+        return None
+    split = _split_key(plain_key.strip())
+    if split is None:
+        return None
+    try:
+        record = cached(split[0])
+    except LookupError:
+        return None
+    return _verify(record, split)
 
 
 def api_key_from_headers(headers: dict[str, str]) -> str | None:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 REQUIRED_FILES = ("manifest.json", "encoder.json", "model.txt", "calibrator.json")
+_NUMBERS = (int, float, np.integer, np.floating)
+_FLOATS = (float, np.floating)
 _YES_NO = {"yes": 1.0, "true": 1.0, "1": 1.0, "no": 0.0, "false": 0.0, "0": 0.0}
 
 
@@ -175,27 +177,51 @@ class NativePipeline:
         except (TypeError, ValueError):
             raise ValueError(f"feature {column!r} row {row}: {value!r} is not a number") from None
 
-    def _column(self, frame: pd.DataFrame, column: str) -> np.ndarray:
-        if column not in frame.columns:  # a feature the store does not have: missing
-            return np.full(len(frame), np.nan)
-        series = frame[column]
-        values = series.tolist()
+    def _encoded(self, column: str, values: list[Any], textual: bool) -> np.ndarray:
         if column in self.categorical:
             encoded = [self._category_code(column, v) for v in values]
         elif column in self.boolean:
-            # as training: a numeric or bool column is taken as 0/1, anything else as text
-            textual = not (
-                pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
-            )
             encoded = [self._yes_no(column, i, v, textual) for i, v in enumerate(values)]
         else:
             encoded = [self._number(column, i, v) for i, v in enumerate(values)]
         return np.asarray(encoded, dtype="float64")
 
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+    def _column(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        if column not in frame.columns:  # a feature the store does not have: missing
+            return np.full(len(frame), np.nan)
+        series = frame[column]
+        # as training: a numeric or bool column is taken as 0/1, anything else as text
+        textual = column in self.boolean and not (
+            pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
+        )
+        return self._encoded(column, series.tolist(), textual)
+
+    def _rows_column(self, rows: Sequence[Mapping[str, Any]], column: str) -> np.ndarray:
+        """`_column` of `pd.DataFrame(rows)` without building the frame: pandas' dtype
+        rules restated for one column of Python values."""
+        values = [row.get(column) for row in rows]
+        given = [v for v in values if not _missing(v)]
+        numeric = all(isinstance(v, _NUMBERS) and not isinstance(v, bool) for v in given)
+        if (
+            numeric
+            and given
+            and (len(given) < len(values) or any(isinstance(v, _FLOATS) for v in given))
+        ):
+            # pandas makes such a column float64 (NaN for the missing): 3 reads as 3.0
+            values = [None if _missing(v) else float(v) for v in values]
+        textual = column in self.boolean and not (
+            numeric or all(isinstance(v, bool | np.bool_) for v in given)
+        )
+        return self._encoded(column, values, textual)
+
+    def encode(self, frame: pd.DataFrame | Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The model's inputs for a frame, or for feature rows as dicts (serving's path:
+        no frame is built per request; the values are those of `pd.DataFrame(rows)`)."""
         if not self.columns:
             return np.empty((len(frame), 0))
-        return np.column_stack([self._column(frame, c) for c in self.columns])
+        if isinstance(frame, pd.DataFrame):
+            return np.column_stack([self._column(frame, c) for c in self.columns])
+        return np.column_stack([self._rows_column(frame, c) for c in self.columns])
 
     # ------------------------------------------------------------------ prediction
 
@@ -206,7 +232,7 @@ class NativePipeline:
         )
         return self.calibrator.probability(raw)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, frame: pd.DataFrame | Sequence[Mapping[str, Any]]) -> np.ndarray:
         return self.probabilities(self.encode(frame))
 
     def _describe(self, feature: str, value: float) -> str:
@@ -229,29 +255,34 @@ class NativePipeline:
         return (phrase.high if is_high else phrase.low) or f"{label} {'high' if is_high else 'low'}"
 
     def explain(
-        self, frame: pd.DataFrame, top_k: int = 3, min_abs_contribution: float = 0.01
+        self,
+        frame: pd.DataFrame | Sequence[Mapping[str, Any]],
+        top_k: int = 3,
+        min_abs_contribution: float = 0.01,
     ) -> list[tuple[float, list[Factor], list[Factor]]]:
         """(probability, top positive factors, top negative factors) per row, strongest first."""
         encoded = self.encode(frame)
-        probabilities = self.probabilities(encoded)
+        probabilities = self.probabilities(encoded).tolist()
         pushes = np.asarray(
             self.booster.predict(encoded, pred_contrib=True, num_threads=1), dtype="float64"
-        )
+        )[:, :-1]  # the last column is the bias
+        # One argsort over the whole matrix; only the chosen features are described.
+        orders = np.argsort(-np.abs(pushes), axis=1, kind="stable").tolist()
         results = []
-        for row in range(len(frame)):
-            contributions = pushes[row, :-1]  # last column is the bias
-            order = np.argsort(-np.abs(contributions), kind="stable")
+        for row, (order, contributions) in enumerate(zip(orders, pushes.tolist(), strict=True)):
             positive: list[Factor] = []
             negative: list[Factor] = []
             for j in order:
-                push = float(contributions[j])
+                push = contributions[j]
                 if abs(push) < min_abs_contribution:
                     break
                 bucket = positive if push > 0 else negative
                 if len(bucket) < top_k:
                     name = self.columns[j]
                     bucket.append(Factor(name, self._describe(name, encoded[row, j]), push))
-            results.append((float(probabilities[row]), positive, negative))
+                elif len(positive) == len(negative) == top_k:
+                    break
+            results.append((probabilities[row], positive, negative))
         return results
 
 

@@ -167,6 +167,48 @@ def apply_on_demand(plan: ServicePlan, rows: list[dict[str, Any]], now: dt.datet
                 row[output] = None if value != value else value  # NaN -> None
 
 
+_CACHE_ENTRIES = 100_000  # per cache; cleared when full (entries are small, bytes each)
+_PLAIN_SCALARS = frozenset(
+    {"int64_val", "int32_val", "double_val", "float_val", "string_val", "bool_val", "bytes_val"}
+)
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, dt.datetime)
+
+
+class _ValueDecoder:
+    """Stored `feast.types.Value` blobs to Python values, as Feast's
+    `feast_value_type_to_python_type` gives them: plain scalars are read
+    directly (that function only returns their field), anything else goes
+    through it. Immutable results are cached by blob: stored values repeat
+    (stages, sources, dates), and a dict lookup costs less than a decode."""
+
+    def __init__(self) -> None:
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        self._parse = Value.FromString
+        self._feast = feast_value_type_to_python_type
+        self._cache: dict[bytes, Any] = {}
+
+    def decode(self, blob: bytes) -> Any:
+        try:
+            return self._cache[blob]
+        except KeyError:
+            pass
+        proto = self._parse(blob)
+        kind = proto.WhichOneof("val")
+        if kind is None:
+            value = None
+        elif kind in _PLAIN_SCALARS:
+            value = getattr(proto, kind)
+        else:
+            value = self._feast(proto)
+        if isinstance(value, _IMMUTABLE):
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[blob] = value
+        return value
+
+
 class SqliteOnlineFeatures:
     """`FeatureProvider`: direct reads of Feast's SQLite online store (see module doc)."""
 
@@ -179,6 +221,8 @@ class SqliteOnlineFeatures:
         self.db_path = path if path.is_absolute() else self.repo_dir / path
         self.key_version = int(store.config.entity_key_serialization_version)
         self._local = threading.local()
+        self._keys: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
+        self._values = _ValueDecoder()
 
     def describe(self) -> str:
         return f"feast sqlite online store (direct read): {self.db_path.name}"
@@ -205,21 +249,26 @@ class SqliteOnlineFeatures:
         return found
 
     def _entity_key(self, join_keys: Sequence[str], values: Sequence[Any]) -> bytes:
+        cache_key = (tuple(join_keys), tuple(str(v) for v in values))
+        found = self._keys.get(cache_key)
+        if found is not None:
+            return found
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 
         proto = EntityKey(
-            join_keys=list(join_keys), entity_values=[Value(string_val=str(v)) for v in values]
+            join_keys=list(join_keys), entity_values=[Value(string_val=v) for v in cache_key[1]]
         )
-        return serialize_entity_key(proto, entity_key_serialization_version=self.key_version)
+        key = serialize_entity_key(proto, entity_key_serialization_version=self.key_version)
+        if len(self._keys) >= _CACHE_ENTRIES:
+            self._keys.clear()
+        self._keys[cache_key] = key
+        return key
 
     def _read_view(
         self, read: _ViewRead, rows: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        from feast.protos.feast.types.Value_pb2 import Value
-        from feast.type_map import feast_value_type_to_python_type
-
         keys = [self._entity_key(read.join_keys, [row[k] for k in read.join_keys]) for row in rows]
         found: dict[bytes, dict[str, Any]] = {}
         wanted = set(read.columns)
@@ -239,9 +288,7 @@ class SqliteOnlineFeatures:
                 ) from None
             for key, feature, blob in cursor:
                 if feature in wanted:
-                    found.setdefault(key, {})[feature] = feast_value_type_to_python_type(
-                        Value.FromString(blob)
-                    )
+                    found.setdefault(key, {})[feature] = self._values.decode(blob)
         return [found.get(key, {}) for key in keys]
 
     def online_features(

@@ -19,6 +19,7 @@ from serving.security import (
     Role,
     api_key_from_headers,
     authenticate,
+    authenticate_cached,
     authorize_reps,
     issue_key,
     visible_reps,
@@ -125,3 +126,44 @@ def test_parquet_roster_reloads_when_the_file_changes(tmp_path: Path) -> None:
     )
     assert directory.team_of("M1") == {"R1", "R2"}
     assert str(tmp_path) not in directory.describe()  # readiness never shows paths
+
+
+def test_cached_record_is_used_only_while_the_database_is_unchanged(
+    store: SqlKeyStore, tmp_path: Path
+) -> None:
+    issued = issue_key(Role.SERVICE, label="crm")
+    store.add(issued.record)
+    assert authenticate_cached(store, issued.plain_key) is None  # nothing cached yet
+    assert authenticate(store, issued.plain_key).role is Role.SERVICE
+    cached = authenticate_cached(store, issued.plain_key)  # now answered without a query
+    assert cached is not None and cached.key_id == issued.record.key_id
+    with pytest.raises(UnauthenticatedError, match="not valid"):  # the secret is still checked
+        authenticate_cached(store, f"spm_{issued.record.key_id}_{'x' * 43}")
+    # revoked by another process (another connection, e.g. `spm serve keys revoke`)
+    other = SqlKeyStore(f"sqlite:///{tmp_path / 'keys.sqlite'}")
+    assert other.revoke(issued.record.key_id, datetime.now(UTC))
+    other.dispose()
+    assert authenticate_cached(store, issued.plain_key) is None  # the cache is stale: dropped
+    with pytest.raises(UnauthenticatedError, match="revoked"):
+        authenticate(store, issued.plain_key)
+    with pytest.raises(UnauthenticatedError, match="revoked"):  # revoked records cache too
+        authenticate_cached(store, issued.plain_key)
+
+
+def test_a_raw_sql_change_also_empties_the_cache(store: SqlKeyStore, tmp_path: Path) -> None:
+    issued = issue_key(Role.ADMIN)
+    store.add(issued.record)
+    authenticate(store, issued.plain_key)
+    assert authenticate_cached(store, issued.plain_key) is not None
+    with sa.create_engine(f"sqlite:///{tmp_path / 'keys.sqlite'}").begin() as conn:
+        conn.execute(sa.text(f"update {TABLE_NAME} set role = 'rep', rep_id = 'R1'"))
+    assert authenticate_cached(store, issued.plain_key) is None
+    assert authenticate(store, issued.plain_key).role is Role.REP
+
+
+def test_other_databases_are_never_cached() -> None:
+    store = SqlKeyStore("sqlite://")  # in memory: no file whose version could be checked
+    issued = issue_key(Role.ADMIN)
+    store.add(issued.record)
+    authenticate(store, issued.plain_key)
+    assert authenticate_cached(store, issued.plain_key) is None
