@@ -65,6 +65,7 @@ from serving.security import Principal
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+INLINE_SCORE_ROWS = 1  # score requests this small run on the event loop (no thread hop)
 
 Plan = Annotated[
     dict[str, Any],
@@ -275,7 +276,18 @@ class SpmService:
             ctx,
             lambda p: scoring.score_payload(batched, p, target, ids, records, request_time),
         )
-        result = await anyio.to_thread.run_sync(call, limiter=self._limiter_for(runtime, loop))
+        if (
+            len(ids) + len(records) <= INLINE_SCORE_ROWS
+            and not runtime.settings.score_batching
+            # only when nothing on the way can wait on a network (SQLite, local files)
+            and getattr(runtime.features, "local_reads", False)
+            and getattr(runtime.teams, "local_reads", False)
+        ):
+            # one row costs about a millisecond, most of it holding the GIL: a thread
+            # hop would add two loop wake-ups and a GIL hand-off for nothing
+            result = call()
+        else:
+            result = await anyio.to_thread.run_sync(call, limiter=self._limiter_for(runtime, loop))
         self._count_rows(target.path, len(ids) + len(records), len(result["scores"]))
         return Response(to_json(result), media_type="application/json")
 

@@ -212,6 +212,8 @@ class _ValueDecoder:
 class SqliteOnlineFeatures:
     """`FeatureProvider`: direct reads of Feast's SQLite online store (see module doc)."""
 
+    local_reads = True  # a local file: a one-row read may run on the event loop
+
     def __init__(self, repo_dir: Path) -> None:
         self.repo_dir = Path(repo_dir)
         store = _open_store(self.repo_dir)

@@ -41,6 +41,8 @@ def build_reports(pairs: Iterable[tuple[str, str | None]]) -> dict[str, frozense
 class InMemoryTeamDirectory:
     """A roster given as {rep_id: manager_id}: for tests and small deployments."""
 
+    local_reads = True  # no network on the way (scoring may run on the event loop)
+
     def __init__(self, managers: Mapping[str, str | None]) -> None:
         self._reports = build_reports(managers.items())
 
@@ -53,6 +55,8 @@ class InMemoryTeamDirectory:
 
 class ParquetTeamDirectory:
     """Reads `reps.parquet` (only `rep_id`, `manager_id`); reloads when the file changes."""
+
+    local_reads = True  # no network on the way (scoring may run on the event loop)
 
     def __init__(self, path: Path) -> None:
         self.path = path
