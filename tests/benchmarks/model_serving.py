@@ -29,7 +29,11 @@ from typing import Any
 
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for _serving_models
+_TESTS = str(Path(__file__).resolve().parents[1])  # tests/ for shared helpers
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = _TESTS  # run as a script: tests/benchmarks/serving.py would shadow `serving`
+else:
+    sys.path.insert(0, _TESTS)
 
 
 def _median_ms(call: Callable[[], Any], repeats: int) -> float:

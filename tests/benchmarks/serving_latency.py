@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for _serving_support
+_TESTS = str(Path(__file__).resolve().parents[1])  # tests/ for shared helpers
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = _TESTS  # run as a script: tests/benchmarks/serving.py would shadow `serving`
+else:
+    sys.path.insert(0, _TESTS)
 
 
 def _body(n: int) -> dict[str, Any]:

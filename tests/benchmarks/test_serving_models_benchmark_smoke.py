@@ -15,7 +15,7 @@ FIGURES = ("p50_ms", "p99_ms", "requests_per_s", "rows_per_s")
 
 
 def test_serving_models_benchmark_smoke_has_every_figure_and_one_probability() -> None:
-    script = Path(__file__).with_name("serving_bench.py")
+    script = Path(__file__).with_name("serving.py")
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "FEAST_USAGE": "False",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}  # fmt: skip
     done = subprocess.run(

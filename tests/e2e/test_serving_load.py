@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from _serving_support import calculate_body, quota_body
-from benchmarks.serving_bench import (
+from benchmarks.serving import (
     REQUEST_TIME,
     SMOKE,
     Setup,

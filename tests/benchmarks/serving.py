@@ -18,12 +18,13 @@ goals (met / not met), then one JSON line of figures. Checks that (b), (c) and
 equals (c) by id. Bounded: free ports, timeouts on every call, every
 subprocess group killed in `finally`.
 
-The file is not named `serving.py`: pytest (prepend import mode) puts
-tests/benchmarks/ on sys.path, where such a module would shadow the
-`serving` package for the rest of the suite.
+This module shares its name with the `serving` package. tests/benchmarks/ is a
+package (`__init__.py`), so pytest puts tests/ on sys.path, not this folder,
+and run as a script every benchmark here swaps its own folder on sys.path[0]
+for tests/, so `import serving` always finds the real package.
 
-    .venv/bin/python tests/benchmarks/serving_bench.py            # full size
-    .venv/bin/python tests/benchmarks/serving_bench.py --smoke    # tiny, for CI
+    .venv/bin/python tests/benchmarks/serving.py            # full size
+    .venv/bin/python tests/benchmarks/serving.py --smoke    # tiny, for CI
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
 TESTS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS_DIR.parent
-sys.path.insert(0, str(TESTS_DIR))  # _serving_models, _serving_support
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(TESTS_DIR)  # run as a script: this folder would shadow `serving`
+else:
+    sys.path.insert(0, str(TESTS_DIR))  # _serving_models, _serving_support
 
 MODEL_NAME = "deal_risk"
 REQUEST_TIME = "2024-03-06T00:00:00+00:00"  # the sample store's materialization end
