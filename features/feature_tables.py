@@ -394,7 +394,7 @@ def _open_deal_days(
     owners = owners[owners["rep_id"].notna()].drop_duplicates("opportunity_id")
     seg = events.merge(owners, on="opportunity_id", how="inner")
     if seg.empty:
-        return pd.DataFrame(columns=["rep_id", "as_of", "stage"])
+        return pd.DataFrame(columns=["rep_id", "as_of", "stage", "opportunity_id"])
     seg["start"] = _as_of_midnight(seg["ts"])
     until = _as_of_midnight(seg["closed_at"]).fillna(last_day + pd.Timedelta(days=1))
     seg["end"] = seg.groupby("opportunity_id")["start"].shift(-1).fillna(until)
@@ -409,6 +409,7 @@ def _open_deal_days(
             "rep_id": np.repeat(seg["rep_id"].astype(str).to_numpy(), lengths),
             "as_of": pd.to_datetime(starts + offsets * np.timedelta64(1, "D"), utc=True),
             "stage": np.repeat(seg["stage"].to_numpy(), lengths),
+            "opportunity_id": np.repeat(seg["opportunity_id"].to_numpy(), lengths),
         }
     )
 
@@ -523,7 +524,7 @@ def build_rep_daily_stats(
         cycle_sum = out.pop(f"_cycle_sum_{w}d")
         out[f"cycle_time_{w}d_days"] = (cycle_sum / cycle_n.where(cycle_n > 0)).astype("float64")
 
-    out = _add_pipeline(out, opps, stage_history)
+    out = _add_pipeline(out, opps, stage_history, _table(tables, "products"))
     out = _add_month_to_date(out, credit_events, quotas, currencies)
     out["currency"] = out["rep_id"].map(currencies).astype("string")
     team = (
@@ -566,10 +567,61 @@ def _credit_events(txns: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([credits, clawbacks], ignore_index=True)
 
 
-def _add_pipeline(
-    out: pd.DataFrame, opps: pd.DataFrame, stage_history: pd.DataFrame
+def _stage_win_rates(
+    events: pd.DataFrame, opps: pd.DataFrame
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per open stage, the historical win rate of deals that passed through it, as a
+    step function of the as-of day: (as-of days in ns, rate from that day on). A deal
+    counts from the midnight after its close, so no rate looks past the as-of."""
+    closes = opps[opps["outcome"].isin(("won", "lost")) & opps["closed_at"].notna()]
+    closed = pd.DataFrame(
+        {
+            "opportunity_id": closes["opportunity_id"].astype(str),
+            "known": _as_of_midnight(closes["closed_at"]),
+            "won": (closes["outcome"] == "won").astype("int64"),
+        }
+    ).drop_duplicates("opportunity_id")
+    passed = events[events["stage"].isin(OPEN_STAGES)][["opportunity_id", "stage"]]
+    passed = passed.drop_duplicates().merge(closed, on="opportunity_id")
+    rates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for stage, group in passed.groupby("stage"):
+        daily = group.groupby("known")["won"].agg(["sum", "count"]).sort_index()
+        days = daily.index.to_numpy(dtype="datetime64[ns]").view("int64")
+        rate = daily["sum"].cumsum().to_numpy() / daily["count"].cumsum().to_numpy()
+        rates[str(stage)] = (days, rate)
+    return rates
+
+
+def _weighted_pipeline(
+    open_deals: pd.DataFrame, opps: pd.DataFrame, products: pd.DataFrame, events: pd.DataFrame
 ) -> pd.DataFrame:
-    open_deals = _open_deal_days(opps, _stage_events(opps, stage_history), out["as_of"].max())
+    """Σ over a rep's open deals of list price × the deal's stage win rate as known
+    at the as-of day (`pipeline_weighted_minor`; null while no rate is known)."""
+    if open_deals.empty or products.empty:
+        return pd.DataFrame(columns=["rep_id", "as_of", "pipeline_weighted_minor"])
+    product_of = opps.set_index(opps["opportunity_id"].astype(str))["product_id"]
+    product_of = product_of[~product_of.index.duplicated(keep="first")]
+    price = open_deals["opportunity_id"].map(product_of).map(_product_prices(products))
+    weight = np.full(len(open_deals), np.nan)
+    days = open_deals["as_of"].to_numpy(dtype="datetime64[ns]").view("int64")
+    stages = open_deals["stage"].to_numpy()
+    for stage, (known, rate) in _stage_win_rates(events, opps).items():
+        rows = np.flatnonzero(stages == stage)
+        at = np.searchsorted(known, days[rows], side="right") - 1
+        weight[rows] = np.where(at >= 0, rate[np.maximum(at, 0)], np.nan)
+    value = pd.to_numeric(price, errors="coerce").to_numpy(dtype="float64") * weight
+    frame = pd.DataFrame(
+        {"rep_id": open_deals["rep_id"], "as_of": open_deals["as_of"], "value": value}
+    )
+    summed = frame.groupby(["rep_id", "as_of"])["value"].sum(min_count=1).round()
+    return summed.rename("pipeline_weighted_minor").reset_index()
+
+
+def _add_pipeline(
+    out: pd.DataFrame, opps: pd.DataFrame, stage_history: pd.DataFrame, products: pd.DataFrame
+) -> pd.DataFrame:
+    events = _stage_events(opps, stage_history)
+    open_deals = _open_deal_days(opps, events, out["as_of"].max())
     counts = (
         open_deals.groupby(["rep_id", "as_of", "stage"]).size().unstack("stage", fill_value=0)
         if len(open_deals)
@@ -586,6 +638,9 @@ def _add_pipeline(
     stage_cols = [f"pipeline_{s}_count" for s in OPEN_STAGES]
     out[stage_cols] = out[stage_cols].fillna(0).astype("int64")
     out["pipeline_open_count"] = out[stage_cols].sum(axis=1).astype("int64")
+    weighted = _weighted_pipeline(open_deals, opps, products, events)
+    out = out.merge(weighted, on=["rep_id", "as_of"], how="left")
+    out["pipeline_weighted_minor"] = out["pipeline_weighted_minor"].astype("Int64")
     return out
 
 
@@ -655,7 +710,9 @@ def _add_quota_context(
     `run_rate_projection` (attainment so far / share of the month gone),
     `quota_change` (this month's quota / last month's), `quota_vs_recent_sales`
     (quota / mean credited revenue of the three previous months) and
-    `month_of_quarter` (1-3: quarter-end months behave differently)."""
+    `month_of_quarter` (1-3: quarter-end months behave differently) and
+    `pipeline_weighted_ratio` (open pipeline at list price × each deal's
+    historical stage win rate, as known that day, ÷ quota)."""
     elapsed = out["month_elapsed_fraction"].where(out["month_elapsed_fraction"] > 0)
     out["run_rate_projection"] = (out["attainment_mtd"] / elapsed).astype("float64")
     period = pd.PeriodIndex(out["_month"], freq="M")
@@ -688,6 +745,8 @@ def _add_quota_context(
         )
     recent_sales = pd.Series(recent, index=out.index, dtype="float64")
     out["quota_vs_recent_sales"] = (quota / recent_sales.where(recent_sales > 0)).astype("float64")
+    weighted = out["pipeline_weighted_minor"].astype("float64")
+    out["pipeline_weighted_ratio"] = (weighted / quota.where(quota > 0)).astype("float64")
     return out
 
 
@@ -777,6 +836,8 @@ def rep_daily_columns() -> list[str]:
 
 
 QUOTA_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "pipeline_weighted_minor",
+    "pipeline_weighted_ratio",
     "run_rate_projection",
     "quota_change",
     "quota_vs_recent_sales",
@@ -1182,6 +1243,8 @@ def _dtype_for(column: str) -> str:
         return "Int64"  # amounts that can be unknown
     if column.startswith(("revenue_closed_", "revenue_mtd")):
         return "int64"
+    if column == "pipeline_weighted_ratio":
+        return "float64"
     if column.startswith(("deals_won_", "deals_lost_", "pipeline_")) or column in (
         "active_reps",
         "stage_change_count",
@@ -1194,6 +1257,7 @@ def _dtype_for(column: str) -> str:
         "run_rate_projection",
         "quota_change",
         "quota_vs_recent_sales",
+        "pipeline_weighted_ratio",
         *LEAD_NUMERIC,
         *OPPORTUNITY_NUMERIC_ATTRS,
     ):

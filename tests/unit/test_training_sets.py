@@ -180,3 +180,39 @@ def test_shared_assignments_apply_only_when_adventureworks_is_imported(shared_di
         {"source": ["maven_crm"], "name": ["x"], "attr_sales_territory_key": [None]}
     )
     assert shared_territory_assignments(shared_dir, other) is None
+
+
+def test_weighted_pipeline_uses_only_win_rates_known_at_the_as_of_day() -> None:
+    from features.feature_tables import _weighted_pipeline
+
+    day = lambda d: pd.Timestamp(f"2024-01-{d:02d}", tz="UTC")  # noqa: E731
+    opps = pd.DataFrame(
+        {
+            "opportunity_id": ["won-before", "lost-later", "open"],
+            "product_id": ["p", "p", "p"],
+            "outcome": ["won", "lost", "open"],
+            "closed_at": [day(4) + pd.Timedelta(hours=9), day(8), pd.NaT],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "opportunity_id": ["won-before", "lost-later", "open"],
+            "stage": ["engaging"] * 3,
+        }
+    )
+    products = pd.DataFrame(
+        {"product_id": ["p"], "list_price": [Decimal("100.00")], "currency": ["USD"]}
+    )
+    open_days = pd.DataFrame(
+        {
+            "rep_id": "r",
+            "as_of": [day(3), day(5), day(9)],
+            "stage": "engaging",
+            "opportunity_id": "open",
+        }
+    )
+    weighted = _weighted_pipeline(open_days, opps, products, events)
+    values = dict(zip(weighted["as_of"], weighted["pipeline_weighted_minor"], strict=True))
+    assert pd.isna(values[day(3)])  # no deal in that stage had closed yet
+    assert values[day(5)] == 10_000  # 1 of 1 won: 100.00 x 1.0, in cents
+    assert values[day(9)] == 5_000  # the loss is known from the 9th: 1 of 2

@@ -16,8 +16,10 @@ point-in-time. Features, all known at the snapshot (feature-service names):
 - `quota_change`: quota / last month's quota
 - `quota_vs_recent_sales`: quota / mean credited revenue of the last three months
 - `month_of_quarter`: 1-3 (quarter-end months behave differently)
-- `pipeline_open_count` and the rep's 90-day win rate (empty where the source
-  has no pipeline, as AdventureWorks).
+- `pipeline_weighted_ratio`: open deals at list price × each deal's historical
+  stage win rate (as known that day) ÷ quota (monotone +1), `pipeline_open_count`
+  and the rep's 90-day win rate (empty where the source has no pipeline, as
+  AdventureWorks).
 
 Label: final attainment >= 1, from the same feature table's month-end snapshot,
 so features and label use the same crediting (AdventureWorks: territory
@@ -49,9 +51,10 @@ SPEC = FeatureSpec(
         "month_of_quarter",
         "quota_vs_recent_sales",
         "pipeline_open_count",
+        "pipeline_weighted_ratio",
         "win_rate_90d",
     ),
-    increasing=("attainment_mtd", "run_rate_projection"),
+    increasing=("attainment_mtd", "run_rate_projection", "pipeline_weighted_ratio"),
     excluded={
         "revenue_mtd_minor": "an amount in the rep's currency; attainment_mtd is its scale-free form",
         "quota_month_minor": "an amount; its effect is captured by the quota ratios",
@@ -96,6 +99,9 @@ PHRASES: dict[str, BusinessPhrase] = {
     ),
     "month_of_quarter": BusinessPhrase("Late month of the quarter", "Early month of the quarter"),
     "pipeline_open_count": BusinessPhrase("Many open deals", "Few open deals"),
+    "pipeline_weighted_ratio": BusinessPhrase(
+        "Strong open pipeline for the quota", "Thin open pipeline for the quota"
+    ),
     "win_rate_90d": BusinessPhrase("Wins most deals lately", "Loses most deals lately"),
 }
 
@@ -113,6 +119,7 @@ PHRASES = with_labels(
         "quota_vs_recent_sales": "Quota against recent sales",
         "month_of_quarter": "Month of the quarter",
         "pipeline_open_count": "Open deals",
+        "pipeline_weighted_ratio": "Win-weighted open pipeline",
         "win_rate_90d": "Win rate (90 days)",
     },
 )
