@@ -261,17 +261,31 @@ def _source_rep_ids(reps: pd.DataFrame, source: str) -> list[str]:
 
 
 def entity_frames(
-    tables: dict[str, pd.DataFrame], data_dir: Path | str, keys: Sequence[str] | None = None
+    tables: dict[str, pd.DataFrame],
+    data_dir: Path | str,
+    keys: Sequence[str] | None = None,
+    *,
+    strict: bool | None = None,
 ) -> dict[str, EntityFrame]:
     """Entity frames of the training sets named in `keys` (default: all that the
-    data supports). AdventureWorks attainment needs the feature tables built
-    with its territory crediting (`spm features apply --shared ...`); without
-    it that set is skipped with a warning, as its targets are territory-based."""
+    data supports). A set that cannot be built is an error when `strict`
+    (default: when `keys` names the sets), else skipped with a warning.
+    AdventureWorks attainment needs the feature tables built with its territory
+    crediting (`spm features apply --shared ...`); without it that set is
+    skipped with a warning, as its targets are territory-based."""
+    strict = keys is not None if strict is None else strict
     wanted = list(keys) if keys is not None else list(MODEL_OF)
     unknown = sorted(set(wanted) - set(MODEL_OF))
     if unknown:
         raise TrainingSetError(f"unknown training set(s) {unknown}; expected {sorted(MODEL_OF)}")
     out: dict[str, EntityFrame] = {}
+    rep_daily: list[pd.DataFrame] = []  # read once, and only if an attainment set is built
+
+    def rep_daily_stats() -> pd.DataFrame:
+        if not rep_daily:
+            rep_daily.append(read_feature_table(data_dir, "rep_daily_stats"))
+        return rep_daily[0]
+
     builders = {
         "lead_scoring": lambda: lead_entities(
             tables["leads"], SOURCES["leads"], SERVICES["lead_scoring"]
@@ -283,13 +297,13 @@ def entity_frames(
             tables["opportunities"], SOURCES["maven"], SERVICES["deal_risk"]
         ),
         "attainment_adventureworks": lambda: attainment_entities(
-            read_feature_table(data_dir, "rep_daily_stats"),
+            rep_daily_stats(),
             _source_rep_ids(tables["reps"], SOURCES["adventureworks"]),
             "adventureworks",
             SERVICES["attainment"],
         ),
         "attainment_maven": lambda: attainment_entities(
-            read_feature_table(data_dir, "rep_daily_stats"),
+            rep_daily_stats(),
             _source_rep_ids(tables["reps"], SOURCES["maven"]),
             "maven_crm (derived quotas)",
             SERVICES["attainment"],
@@ -309,7 +323,7 @@ def entity_frames(
         try:
             out[key] = builders[key]()
         except (TrainingSetError, KeyError) as exc:
-            if keys is not None:  # asked for by name: say why it cannot be built
+            if strict:  # say why it cannot be built
                 raise TrainingSetError(f"training set {key}: {exc}") from exc
             log.warning("training set %s skipped: %s", key, exc)
     return out

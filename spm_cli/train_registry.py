@@ -79,9 +79,10 @@ def train_one(
 
     if name not in REGISTERED_SET:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    entities = entity_frames(
-        tables, data_dir, None if name == "attainment" else REGISTERED_SET[name]
-    )
+    # only this model's sets; attainment falls back to Maven when AdventureWorks
+    # cannot be built, so a missing set is an error only for single-set models
+    wanted = REGISTERED_SET[name]
+    entities = entity_frames(tables, data_dir, wanted, strict=len(wanted) == 1)
     for key in REGISTERED_SET[name]:
         if key in entities:
             frame = training_set(entities[key], data_dir, config)

@@ -55,27 +55,25 @@ def save_tiny_model(directory: Path, seed: int = 0, n_estimators: int = 20) -> P
     return save_pipeline(train_tiny_pipeline(seed, n_estimators), directory, {"model": "deal_risk"})
 
 
-def register_tiny_model(
-    tracking_uri: str, name: str, work: Path, seed: int = 0, n_estimators: int = 20
+def register_pipeline(
+    tracking_uri: str, name: str, pipeline_dir: Path, work: Path, experiment: str = "serving-tests"
 ) -> str:
-    """Log the tiny model as training does (pyfunc from code over artifacts/pipeline/),
-    register it under `name` and tag its feature service; returns the version."""
+    """Log a saved pipeline directory as training does (pyfunc from code over
+    artifacts/pipeline/), register it under `name` and tag its feature service
+    `<name>_v1`; returns the version."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     from training.registry import PYFUNC_CODE
 
-    pipeline_dir = save_tiny_model(
-        work / f"{name}-{seed}-{n_estimators}" / "pipeline", seed, n_estimators
-    )
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    experiment = client.get_experiment_by_name("serving-tests")
+    found = client.get_experiment_by_name(experiment)
     experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else client.create_experiment("serving-tests", (work / "artifacts").as_uri())
+        found.experiment_id
+        if found
+        else client.create_experiment(experiment, (work / "artifacts").as_uri())
     )
     with mlflow.start_run(experiment_id=experiment_id):
         info = mlflow.pyfunc.log_model(
@@ -88,6 +86,16 @@ def register_tiny_model(
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, "feature_service", f"{name}_v1")
     return version
+
+
+def register_tiny_model(
+    tracking_uri: str, name: str, work: Path, seed: int = 0, n_estimators: int = 20
+) -> str:
+    """The tiny model, logged and registered under `name` (`register_pipeline`)."""
+    pipeline_dir = save_tiny_model(
+        work / f"{name}-{seed}-{n_estimators}" / "pipeline", seed, n_estimators
+    )
+    return register_pipeline(tracking_uri, name, pipeline_dir, work)
 
 
 SAMPLE_BUILT = "2024-04-01T00:00:00+00:00"

@@ -1,7 +1,7 @@
 """Train each model beside its baseline and evaluate both on held-out data.
 
-Functions take canonical-shaped DataFrames (no I/O, no `features` import)
-and return a `ModelResult`; `write_report` saves metrics, slice metrics and
+Functions take training sets built through the feature services (no I/O, no
+`features` import) and return a `ModelResult`; `write_report` saves metrics, slice metrics and
 calibration / lift plots. A model is `promotable` only if it beats its
 baseline on the held-out split on both Brier score and ROC-AUC.
 """
@@ -21,7 +21,11 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.pipeline import Pipeline
 
-from training.baselines import HistoricalWinRateClassifier, logistic_baseline
+from training.baselines import (
+    HistoricalWinRateClassifier,
+    RunRateClassifier,
+    logistic_baseline,
+)
 from training.encoding import FeatureSpec
 from training.explain import BusinessPhrase
 from training.metrics import (
@@ -31,7 +35,7 @@ from training.metrics import (
     plot_calibration,
     plot_lift,
 )
-from training.models import deal_risk, lead_scoring
+from training.models import attainment, deal_risk, lead_scoring
 from training.pipelines import build_pipeline
 
 log = logging.getLogger(__name__)
@@ -40,17 +44,12 @@ TEST_FRACTION = 0.2
 SEED = 0
 
 
-def _phrases() -> dict[str, Mapping[str, BusinessPhrase]]:
-    from training.models import attainment
-
-    return {
-        lead_scoring.MODEL_NAME: lead_scoring.PHRASES,
-        deal_risk.MODEL_NAME: deal_risk.PHRASES,
-        attainment.MODEL_NAME: attainment.PHRASES,
-    }
-
-
-PHRASES = _phrases()
+# How each model's features are said to a sales user (saved with it as phrases.json).
+PHRASES: dict[str, Mapping[str, BusinessPhrase]] = {
+    lead_scoring.MODEL_NAME: lead_scoring.PHRASES,
+    deal_risk.MODEL_NAME: deal_risk.PHRASES,
+    attainment.MODEL_NAME: attainment.PHRASES,
+}
 
 
 @dataclass
@@ -296,9 +295,6 @@ def train_attainment(frame: pd.DataFrame, test_from: str, dataset: str) -> Model
 
     `frame`: the attainment training set (`reached_quota`, `period`,
     `checkpoint`, feature-service columns)."""
-    from training.baselines import RunRateClassifier
-    from training.models import attainment
-
     train_rows, test_rows = attainment.split_by_period(frame, test_from)
     if train_rows.size == 0 or test_rows.size == 0:
         raise ValueError(f"attainment ({dataset}): split at {test_from} leaves an empty side")

@@ -209,6 +209,17 @@ class _ValueDecoder:
         return value
 
 
+def record_rows(
+    plan: ServicePlan, records: Sequence[Mapping[str, Any]], request_time: dt.datetime | None
+) -> list[dict[str, Any]]:
+    """Feature rows from full records pushed by a caller: the record's values as
+    stored features, plus the request-time features computed by Feast's code."""
+    rows = [dict(record) for record in records]
+    apply_on_demand(plan, rows, request_time or dt.datetime.now(dt.UTC))
+    names = (*plan.join_keys, *plan.feature_names)
+    return [{k: row.get(k) for k in names} for row in rows]
+
+
 class SqliteOnlineFeatures:
     """`FeatureProvider`: direct reads of Feast's SQLite online store (see module doc)."""
 
@@ -320,13 +331,8 @@ class SqliteOnlineFeatures:
         records: Sequence[Mapping[str, Any]],
         request_time: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Feature rows from full records pushed by a caller: the record's values
-        as stored features, plus request-time features computed here."""
-        plan = self.plan(feature_service)
-        rows = [dict(record) for record in records]
-        apply_on_demand(plan, rows, request_time or dt.datetime.now(dt.UTC))
-        names = (*plan.join_keys, *plan.feature_names)
-        return [{k: row.get(k) for k in names} for row in rows]
+        """Feature rows from full records pushed by a caller (`record_rows`)."""
+        return record_rows(self.plan(feature_service), records, request_time)
 
 
 class FeastOnlineFeatures:
@@ -366,8 +372,4 @@ class FeastOnlineFeatures:
         records: Sequence[Mapping[str, Any]],
         request_time: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
-        plan = self.plans[feature_service]
-        rows = [dict(record) for record in records]
-        apply_on_demand(plan, rows, request_time or dt.datetime.now(dt.UTC))
-        names = (*plan.join_keys, *plan.feature_names)
-        return [{k: row.get(k) for k in names} for row in rows]
+        return record_rows(self.plans[feature_service], records, request_time)

@@ -233,13 +233,11 @@ def train_and_register(root: Path, uri: str, size: Size) -> tuple[str, Path]:
     `size.train_rows` rows and `size.trees` trees, saved in the artifact layout,
     logged and registered as training does, aliased champion. Returns
     (version, local artifact directory)."""
-    import mlflow
-    from _serving_models import DEAL_CATEGORICAL, DEAL_NUMERIC, deal_frame
+    from _serving_models import DEAL_CATEGORICAL, DEAL_NUMERIC, deal_frame, register_pipeline
     from mlflow.tracking import MlflowClient
 
     from training.encoding import FeatureSpec
     from training.pipelines import build_pipeline, save_pipeline
-    from training.registry import PYFUNC_CODE
 
     spec = FeatureSpec(numeric=DEAL_NUMERIC, categorical=DEAL_CATEGORICAL)
     frame, labels = deal_frame(rows=size.train_rows, seed=7)
@@ -247,20 +245,8 @@ def train_and_register(root: Path, uri: str, size: Size) -> tuple[str, Path]:
         spec, {"n_estimators": size.trees, "calibration_folds": 3}, min_category_count=1
     ).fit(frame, labels)
     artifact = save_pipeline(pipeline, root / "pipeline", {"model": MODEL_NAME})
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    version = register_pipeline(uri, MODEL_NAME, artifact, root, experiment="serving-bench")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    experiment_id = client.create_experiment("serving-bench", (root / "artifacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"pipeline": str(artifact)},
-            registered_model_name=MODEL_NAME,
-            pip_requirements=["lightgbm"],
-        )
-    version = str(info.registered_model_version)
-    client.set_model_version_tag(MODEL_NAME, version, "feature_service", f"{MODEL_NAME}_v1")
     client.set_registered_model_alias(MODEL_NAME, "champion", version)
     return version, artifact
 
